@@ -1,0 +1,233 @@
+"""The transformations learners call, named as in JAX and autograd.
+
+Forward mode: `derivative`, `jvp`, `jacfwd`. Reverse mode: `trace`, `grad`,
+`value_and_grad`, `vjp`, `jacrev`. Both: `hessian` (forward over reverse) and `hvp`.
+Every call makes a new trace, so they nest to any depth: `grad(grad(f))`,
+`jvp(grad(f), ...)`, `jacfwd(jacrev(f))`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .core import TracerBase, shape
+from .forward import Dual, ForwardTrace
+from .reverse import Tape
+from .rules import reshape, stack
+
+Function = Callable[..., Any]
+
+
+# ------------------------------------------------------------------ conversions
+
+def as_input(x: Any, what: str = "input") -> Any:
+    """Accept floats and float arrays (ints, lists and int arrays are converted)."""
+    if isinstance(x, TracerBase):
+        return x  # a value of an enclosing transformation (nesting)
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{what} is a bool; differentiate with respect to floats")
+    if isinstance(x, (int, float, np.integer, np.floating)):
+        return float(x)
+    if isinstance(x, (list, tuple, np.ndarray)):
+        arr = np.asarray(x)
+        if arr.dtype.kind in "biuf":
+            return arr.astype(np.float64)
+        raise TypeError(f"{what} has dtype {arr.dtype}; autodiff_lite works with "
+                        "float64 arrays")
+    raise TypeError(f"{what} is a {type(x).__name__}; autodiff_lite differentiates "
+                    "functions of floats and float64 NumPy arrays")
+
+
+def _as_output(v: Any, like: Any) -> Any:
+    """Give a result the type of the input it belongs to (float in, float out)."""
+    if type(like) is float and not isinstance(v, TracerBase) and np.ndim(v) == 0:
+        return float(v)
+    return v
+
+
+def _argnums(argnums: int | Sequence[int], nargs: int, name: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if not nums or not all(isinstance(i, int) for i in nums):
+        raise TypeError(f"{name}: argnums must be an int or a tuple of ints, "
+                        f"got {argnums!r}")
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise ValueError(f"{name}: argnums={argnums!r} but the function was called "
+                             f"with {nargs} positional argument(s); argnums counts "
+                             "positional arguments from 0")
+    return tuple(i % nargs for i in nums)
+
+
+# ------------------------------------------------------------------ forward mode
+
+def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """(f(*primals), J·tangents): one forward pass with dual numbers."""
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError("jvp(f, primals, tangents): primals and tangents must be "
+                        "tuples, e.g. jvp(f, (x,), (v,))")
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    trace = ForwardTrace()
+    duals = []
+    for i, (p, t) in enumerate(zip(primals, tangents)):
+        p, t = as_input(p, f"primal {i}"), as_input(t, f"tangent {i}")
+        if shape(p) != shape(t):
+            raise ValueError(f"jvp: tangent {i} has shape {shape(t)} but primal {i} "
+                             f"has shape {shape(p)}; they must match")
+        duals.append(Dual(p, t, trace))
+    out = f(*duals)
+    if type(out) is Dual and out._trace is trace:
+        return out.primal, out.tangent
+    return out, np.zeros(shape(out)) if shape(out) else 0.0
+
+
+def derivative(f: Function) -> Function:
+    """f' for a function of one scalar, by forward mode (one pass)."""
+
+    @functools.wraps(f)
+    def df(x: Any) -> Any:
+        x = as_input(x)
+        if shape(x) != ():
+            raise TypeError(f"derivative: x has shape {shape(x)}; derivative is for a "
+                            "scalar x. Use jacfwd(f)(x) for a Jacobian or "
+                            "jvp(f, (x,), (v,)) for a directional derivative")
+        return _as_output(jvp(f, (x,), (1.0,))[1], x)
+
+    return df
+
+
+def jacfwd(f: Function, argnums: int = 0) -> Function:
+    """Jacobian by forward mode: one JVP per input entry; shape out + in."""
+
+    @functools.wraps(f)
+    def jac(*args: Any) -> Any:
+        (i,) = _argnums(argnums, len(args), "jacfwd")
+        args = list(args)
+        x = as_input(args[i])
+        xs = shape(x)
+        n = int(np.prod(xs))
+        columns = []
+        for k in range(n):
+            e = np.zeros(n)
+            e[k] = 1.0
+            e = e.reshape(xs) if xs else 1.0
+
+            def f_i(xi: Any) -> Any:
+                return f(*args[:i], xi, *args[i + 1:])
+
+            out, col = jvp(f_i, (x,), (e,))
+            columns.append(col)
+        if not xs:
+            return _as_output(columns[0], x)
+        return reshape(stack(columns, axis=-1), shape(out) + xs)
+
+    return jac
+
+
+# ------------------------------------------------------------------ reverse mode
+
+def trace(f: Function, *args: Any) -> Tape:
+    """Run f on `args` and return its tape: the inputs, then one node per primitive."""
+    tape = Tape()
+    boxes = [tape.new_input(as_input(a, f"argument {i}")) for i, a in enumerate(args)]
+    tape.set_output(f(*boxes))
+    return tape
+
+
+def _reverse(f: Function, args: tuple, argnums: tuple[int, ...],
+             kwargs: dict) -> tuple[Tape, list[Any]]:
+    tape = Tape()
+    args_ = list(args)
+    xs = []
+    for i in argnums:
+        x = as_input(args_[i], f"argument {i}")
+        xs.append(x)
+        args_[i] = tape.new_input(x)
+    tape.set_output(f(*args_, **kwargs))
+    return tape, xs
+
+
+def value_and_grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
+    """(f(*args), ∇f(*args)) in one forward and one backward pass."""
+
+    @functools.wraps(f)
+    def vg(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+        nums = _argnums(argnums, len(args), "grad")
+        tape, xs = _reverse(f, args, nums, kwargs)
+        out_shape = shape(tape.output_value)
+        if out_shape != ():
+            raise TypeError(
+                f"grad requires a function with a scalar output, but it returned "
+                f"shape {out_shape}. Reduce it (e.g. anp.sum), or use jacrev(f) for "
+                "the full Jacobian or vjp(f, x) for a vector-Jacobian product")
+        grads = [_as_output(g, x) for g, x in zip(tape.input_adjoints(1.0), xs)]
+        value = tape.output_value
+        return value, (grads[0] if isinstance(argnums, int) else tuple(grads))
+
+    return vg
+
+
+def grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
+    """∇f by reverse mode; f must return a scalar. Float in, float out."""
+    vg = value_and_grad(f, argnums)
+
+    @functools.wraps(f)
+    def g(*args: Any, **kwargs: Any) -> Any:
+        return vg(*args, **kwargs)[1]
+
+    return g
+
+
+def vjp(f: Function, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+    """(f(*primals), vjp_fn) where vjp_fn(ct) = ctᵀ·J, one tuple entry per primal."""
+    tape, xs = _reverse(f, primals, tuple(range(len(primals))), {})
+    out = tape.output_value
+
+    def vjp_fn(ct: Any) -> tuple:
+        ct = as_input(ct, "cotangent")
+        if shape(ct) != shape(out):
+            raise ValueError(f"vjp_fn: the cotangent has shape {shape(ct)} but f's "
+                             f"output has shape {shape(out)}; they must match")
+        return tuple(_as_output(g, x) for g, x in zip(tape.input_adjoints(ct), xs))
+
+    return out, vjp_fn
+
+
+def jacrev(f: Function, argnums: int = 0) -> Function:
+    """Jacobian by reverse mode: one VJP per output entry; shape out + in."""
+
+    @functools.wraps(f)
+    def jac(*args: Any) -> Any:
+        (i,) = _argnums(argnums, len(args), "jacrev")
+        args = list(args)
+
+        def f_i(xi: Any) -> Any:
+            return f(*args[:i], xi, *args[i + 1:])
+
+        x = as_input(args[i])
+        out, pullback = vjp(f_i, x)
+        os = shape(out)
+        m = int(np.prod(os))
+        rows = []
+        for k in range(m):
+            e = np.zeros(m)
+            e[k] = 1.0
+            rows.append(pullback(e.reshape(os) if os else 1.0)[0])
+        if not os:
+            return rows[0]
+        return reshape(stack(rows, axis=0), os + shape(x))
+
+    return jac
+
+
+def hessian(f: Function) -> Function:
+    """Matrix of second derivatives: jacfwd(jacrev(f)) (forward over reverse)."""
+    return jacfwd(jacrev(f))
+
+
+def hvp(f: Function, x: Any, v: Any) -> Any:
+    """Hessian-vector product ∇²f(x)·v without forming the Hessian (forward over reverse)."""
+    return jvp(grad(f), (x,), (v,))[1]

@@ -1,0 +1,114 @@
+"""Primitives, tracers and `bind`: the dispatch layer every engine shares.
+
+A *primitive* is an operation the library knows how to differentiate (add, exp,
+matmul, ...). Its value and its derivative rules live in `rules.py`, the one rule
+table. A *tracer* is a value being watched by a transformation: a `Dual` in forward
+mode, a `Box` in reverse mode. Calling a primitive goes through `bind`, which hands
+the call to the innermost transformation among its arguments (the one with the
+highest level); that transformation unwraps its own tracers, calls `bind` again on
+the unwrapped values (so outer transformations see the call too), records what it
+needs and wraps the result. With no tracer among the arguments `bind` just
+evaluates the primitive on plain floats and arrays.
+
+Levels are what keep nested derivatives apart ("perturbation confusion"): every
+transformation call gets a fresh, larger level, and a tracer only ever interacts
+with the trace that made it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+Rule = Callable[..., Any]
+
+
+class Primitive:
+    """One row of the rule table: a name, a value function and per-argument rules.
+
+    `jvp[i](t, z, *args, **params)` is the tangent of the output contributed by a
+    tangent `t` of argument i; `vjp[i](g, z, *args, **params)` is the cotangent of
+    argument i for an output cotangent `g`. `z` is the output value. A `None` rule
+    marks an argument the output does not depend on differentiably (a condition, an
+    index, a sign). Rules are written with the library's own operations, so the
+    derivative computation can itself be traced (higher-order derivatives).
+    """
+
+    __slots__ = ("name", "impl", "jvp", "vjp", "linear", "nondiff")
+
+    def __init__(self, name: str, impl: Callable[..., Any],
+                 jvp: Sequence[Rule | None], vjp: Sequence[Rule | None],
+                 linear: bool = False) -> None:
+        self.name = name
+        self.impl = impl
+        self.jvp = jvp
+        self.vjp = vjp
+        self.linear = linear  # output is linear in its traced arguments (for counts)
+        # No rule at all (sign): the output is a constant, never a tape node.
+        self.nondiff = isinstance(vjp, tuple) and all(r is None for r in vjp)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+class Trace:
+    """Base of the forward and reverse transformations; `level` orders nesting."""
+
+    __slots__ = ("level",)
+    _levels = itertools.count(1)
+
+    def __init__(self) -> None:
+        self.level = next(Trace._levels)
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        raise NotImplementedError
+
+
+class TracerBase:
+    """Marker base of every tracer; `_trace` is the transformation it belongs to."""
+
+    __slots__ = ("_trace",)
+
+
+def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
+    """Apply `prim` to `args`, letting the innermost transformation watch it."""
+    top = None
+    for a in args:
+        if isinstance(a, TracerBase):
+            t = a._trace
+            if top is None or t.level > top.level:
+                top = t
+    if top is None:
+        return prim.impl(*args, **params)
+    return top.process(prim, args, params)
+
+
+def primal(x: Any) -> Any:
+    """The plain float or array under every layer of tracing of `x`."""
+    while isinstance(x, TracerBase):
+        x = x.primal  # type: ignore[attr-defined]
+    return x
+
+
+def shape(x: Any) -> tuple[int, ...]:
+    """Shape of a float, array or tracer (NumPy's `np.shape` would refuse tracers)."""
+    if type(x) is float:
+        return ()
+    if isinstance(x, TracerBase):
+        return x.shape  # type: ignore[attr-defined]
+    return np.shape(x)
+
+
+def ndim(x: Any) -> int:
+    """Number of dimensions of a float, array or tracer."""
+    return len(shape(x))
+
+
+def zeros_like(x: Any) -> Any:
+    """A zero of the same type and shape as the primal of `x` (never traced)."""
+    p = primal(x)
+    if isinstance(p, np.ndarray):
+        return np.zeros(p.shape)
+    return 0.0

@@ -1,0 +1,135 @@
+"""NumPy-named functions that work on plain arrays and on traced values alike.
+
+Write the function you want to differentiate with `anp` in place of `np`:
+
+    import autodiff_lite.numpy as anp
+    def f(x):
+        return anp.sum(anp.tanh(x) ** 2)
+
+Each function is a primitive from the rule table (`autodiff_lite.rules`) or a short
+composition of primitives. A NumPy name that is missing here has no derivative
+rule; using it raises an AttributeError that lists what is available.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as _np
+
+from ..core import TracerBase as _TracerBase
+from ..core import primal as _primal
+from ..core import shape as _shape
+from ..rules import (absolute, add, broadcast_to, concatenate, cos, exp, getitem, log,
+                     log1p, logsumexp, matmul, maximum, minimum, multiply, negative,
+                     power, prod, reshape, sigmoid, sign, sin, sqrt, stack, subtract,
+                     sum, sum_to, tan, tanh, transpose, true_divide, untake, where)
+
+abs = absolute  # noqa: A001
+divide = true_divide
+pi = _np.pi
+e = _np.e
+newaxis = None
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Average over `axis`: a sum divided by the number of entries summed."""
+    shape = _shape(x)
+    axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    count = int(_np.prod([shape[a] for a in axes]))
+    return sum(x, axis, keepdims) / float(count)
+
+
+def square(x: Any) -> Any:
+    return x * x
+
+
+def dot(a: Any, b: Any) -> Any:
+    """NumPy's dot for scalars, vectors and matrices (use matmul for stacks)."""
+    if len(_shape(a)) == 0 or len(_shape(b)) == 0:
+        return a * b
+    if len(_shape(a)) > 2 or len(_shape(b)) > 2:
+        raise ValueError("dot of arrays with more than 2 dimensions is not supported; "
+                         "use matmul (the @ operator), which broadcasts over stacks")
+    return matmul(a, b)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """exp(x) / sum(exp(x)) along `axis`, computed stably via logsumexp."""
+    return exp(x - logsumexp(x, axis=axis, keepdims=True))
+
+
+def ravel(x: Any) -> Any:
+    return reshape(x, (-1,))
+
+
+def expand_dims(x: Any, axis: int) -> Any:
+    shape = list(_shape(x))
+    shape.insert(axis % (len(shape) + 1), 1)
+    return reshape(x, tuple(shape))
+
+
+def squeeze(x: Any, axis: Any = None) -> Any:
+    shape = _shape(x)
+    if axis is None:
+        return reshape(x, tuple(n for n in shape if n != 1))
+    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+    return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Any:
+    axes = list(range(len(_shape(x))))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(x, axes)
+
+
+def array(obj: Any) -> Any:
+    """Like np.array, but a (nested) list that contains traced values is stacked."""
+    if isinstance(obj, _TracerBase):
+        return obj
+    if isinstance(obj, (list, tuple)) and any(_contains_tracer(o) for o in obj):
+        return stack([array(o) for o in obj])
+    return _np.array(obj, dtype=float)
+
+
+def _contains_tracer(obj: Any) -> bool:
+    if isinstance(obj, (list, tuple)):
+        return any(_contains_tracer(o) for o in obj)
+    return isinstance(obj, _TracerBase)
+
+
+def zeros_like(x: Any) -> Any:
+    """Zeros shaped like `x` (a constant: it does not depend on `x`)."""
+    return _np.zeros(_shape(x))
+
+
+def ones_like(x: Any) -> Any:
+    return _np.ones(_shape(x))
+
+
+zeros = _np.zeros
+ones = _np.ones
+arange = _np.arange
+linspace = _np.linspace
+eye = _np.eye
+shape = _shape
+primal = _primal
+
+__all__ = [
+    "abs", "absolute", "add", "arange", "array", "broadcast_to", "concatenate", "cos",
+    "divide", "dot", "e", "exp", "expand_dims", "eye", "getitem", "linspace", "log",
+    "log1p", "logsumexp", "matmul", "maximum", "mean", "minimum", "multiply",
+    "negative", "newaxis", "ones", "ones_like", "pi", "power", "prod", "ravel",
+    "reshape", "shape", "sigmoid", "sign", "sin", "softmax", "sqrt", "square",
+    "squeeze", "stack", "subtract", "sum", "sum_to", "swapaxes", "tan", "tanh",
+    "transpose", "true_divide", "untake", "where", "zeros", "zeros_like", "primal",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if hasattr(_np, name):
+        raise AttributeError(
+            f"autodiff_lite.numpy has no '{name}': numpy.{name} has no derivative rule "
+            f"in autodiff_lite. Available: {', '.join(sorted(__all__))}. To add one, "
+            "write a row in autodiff_lite/rules.py (value, JVP, VJP)")
+    raise AttributeError(f"module 'autodiff_lite.numpy' has no attribute '{name}'")

@@ -1,0 +1,599 @@
+"""The rule table: every primitive's value, JVP rule and VJP rule, in one place.
+
+If you want to know the derivative of `tanh`, this is the only file to read. Each
+row of `RULES` names a primitive, the function that computes its value, a JVP rule
+per argument (forward mode) and a VJP rule per argument (reverse mode):
+
+    jvp[i](t, z, *args)  tangent of the output from a tangent t of argument i
+    vjp[i](g, z, *args)  cotangent of argument i from the output cotangent g
+
+where z is the output value. Rules use only the traced functions defined below
+(and Python operators), so the derivative code can itself be differentiated.
+
+Broadcasting is handled by the engines, not here: a VJP result is summed back to
+its argument's shape (`sum_to`), a JVP result is broadcast to the output's shape.
+Values follow NumPy's semantics, including at domain edges: log(0) is -inf and
+log(-1) is nan (with NumPy's RuntimeWarning), sqrt has an infinite derivative at
+0, and abs, maximum and minimum split the derivative evenly at a tie/kink of 0.
+Python floats stay Python floats (a fast path through `math`), arrays stay arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from functools import partial
+from typing import Any, Callable
+
+import numpy as np
+
+from .core import Primitive, TracerBase, bind, ndim, primal, shape
+
+# ---------------------------------------------------------------- value functions
+
+
+def _float_or_numpy(math_fn: Callable, np_fn: Callable) -> Callable[[Any], Any]:
+    """Use `math` on Python floats (fast), NumPy otherwise and at domain edges."""
+
+    def impl(x: Any) -> Any:
+        if type(x) is float:
+            try:
+                return math_fn(x)
+            except (ValueError, OverflowError):
+                return float(np_fn(x))
+        return np_fn(x)
+
+    impl.__name__ = np_fn.__name__
+    return impl
+
+
+def _binary_or_numpy(op: Callable, np_fn: Callable) -> Callable[[Any, Any], Any]:
+    """Python's operator where it agrees with NumPy; NumPy where Python would raise."""
+
+    def impl(x: Any, y: Any) -> Any:
+        try:
+            z = op(x, y)
+        except (ZeroDivisionError, OverflowError, ValueError):
+            z = np_fn(x, y)
+            return float(z) if np.ndim(z) == 0 and not isinstance(x, np.ndarray) else z
+        if type(z) is complex:  # (-8.0) ** (1/3) in Python; NumPy says nan
+            return float(np_fn(x, y))
+        return z
+
+    impl.__name__ = np_fn.__name__
+    return impl
+
+
+def _sigmoid(x: Any) -> Any:
+    # 0.5 * (1 + tanh(x / 2)) never overflows, unlike 1 / (1 + exp(-x)).
+    if type(x) is float:
+        return 0.5 * math.tanh(0.5 * x) + 0.5
+    return 0.5 * np.tanh(0.5 * x) + 0.5
+
+
+def _logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    x = np.asarray(x)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = np.squeeze(out, axis=axis)
+    return out if out.ndim else float(out)
+
+
+def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    out = np.sum(x, axis=axis, keepdims=keepdims)
+    return out if np.ndim(out) else float(out)
+
+
+def _prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    out = np.prod(x, axis=axis, keepdims=keepdims)
+    return out if np.ndim(out) else float(out)
+
+
+def _sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum `x` down to `shape`, undoing NumPy broadcasting (the 'unbroadcast')."""
+    xs = np.shape(x)
+    lead = len(xs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and xs[lead + i] != 1)
+    out = np.sum(x, axis=axes, keepdims=True) if axes else np.asarray(x)
+    out = out.reshape(shape)
+    return out if shape else float(out)
+
+
+def _broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    return np.array(np.broadcast_to(x, shape))
+
+
+def _getitem(x: Any, index: Any) -> Any:
+    out = np.asarray(x)[index]
+    return out if np.ndim(out) else float(out)
+
+
+def _is_basic_index(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, slice, np.integer))
+               for p in parts)
+
+
+def _untake(g: Any, index: Any, shape: tuple[int, ...]) -> Any:
+    """Scatter-add `g` into zeros of `shape` at `index` (the adjoint of indexing)."""
+    out = np.zeros(shape)
+    if _is_basic_index(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)  # repeated indices add up
+    return out
+
+
+def _where(c: Any, x: Any, y: Any) -> Any:
+    out = np.where(c, x, y)
+    return out if out.ndim else float(out)
+
+
+def _reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    out = np.reshape(x, shape)
+    return out if out.ndim else float(out)
+
+
+def _matmul(a: Any, b: Any) -> Any:
+    out = np.matmul(a, b)
+    return out if np.ndim(out) else float(out)
+
+
+def _sign(x: Any) -> Any:
+    out = np.sign(x)
+    return out if np.ndim(out) else float(out)
+
+
+# ------------------------------------------------------ traced functions (the ops)
+# Thin wrappers that route a call through `bind`; rules below are written with
+# them. `autodiff_lite.numpy` re-exports them under NumPy's names.
+
+
+def add(x: Any, y: Any) -> Any:
+    return bind(RULES["add"], x, y)
+
+
+def subtract(x: Any, y: Any) -> Any:
+    return bind(RULES["subtract"], x, y)
+
+
+def multiply(x: Any, y: Any) -> Any:
+    return bind(RULES["multiply"], x, y)
+
+
+def true_divide(x: Any, y: Any) -> Any:
+    return bind(RULES["true_divide"], x, y)
+
+
+def power(x: Any, y: Any) -> Any:
+    return bind(RULES["power"], x, y)
+
+
+def negative(x: Any) -> Any:
+    return bind(RULES["negative"], x)
+
+
+def exp(x: Any) -> Any:
+    return bind(RULES["exp"], x)
+
+
+def log(x: Any) -> Any:
+    return bind(RULES["log"], x)
+
+
+def log1p(x: Any) -> Any:
+    return bind(RULES["log1p"], x)
+
+
+def sin(x: Any) -> Any:
+    return bind(RULES["sin"], x)
+
+
+def cos(x: Any) -> Any:
+    return bind(RULES["cos"], x)
+
+
+def tan(x: Any) -> Any:
+    return bind(RULES["tan"], x)
+
+
+def tanh(x: Any) -> Any:
+    return bind(RULES["tanh"], x)
+
+
+def sqrt(x: Any) -> Any:
+    return bind(RULES["sqrt"], x)
+
+
+def absolute(x: Any) -> Any:
+    return bind(RULES["absolute"], x)
+
+
+def sign(x: Any) -> Any:
+    """Sign of `x`; its derivative is zero wherever it exists, so it is a constant."""
+    return bind(RULES["sign"], x)
+
+
+def sigmoid(x: Any) -> Any:
+    """The logistic function 1 / (1 + exp(-x)), computed without overflow."""
+    return bind(RULES["sigmoid"], x)
+
+
+def maximum(x: Any, y: Any) -> Any:
+    return bind(RULES["maximum"], x, y)
+
+
+def minimum(x: Any, y: Any) -> Any:
+    return bind(RULES["minimum"], x, y)
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """`x` where `condition` holds, else `y`; the condition is not differentiated."""
+    return bind(RULES["where"], primal(condition), x, y)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    return bind(RULES["sum"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Product of entries; its gradient is exact when entries are zero."""
+    return bind(RULES["prod"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """log(sum(exp(x))) computed stably; its gradient is the softmax."""
+    return bind(RULES["logsumexp"], x, axis=_axis(axis), keepdims=keepdims)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    if ndim(a) == 0 or ndim(b) == 0:
+        raise ValueError("matmul: scalars are not allowed (as in NumPy); "
+                         "use multiply or `*` for a scalar times an array")
+    return bind(RULES["matmul"], a, b)
+
+
+def transpose(x: Any, axes: Any = None) -> Any:
+    axes = tuple(reversed(range(ndim(x)))) if axes is None else tuple(axes)
+    return bind(RULES["transpose"], x, axes=axes)
+
+
+def reshape(x: Any, newshape: Any) -> Any:
+    newshape = (newshape,) if isinstance(newshape, int) else tuple(newshape)
+    size = int(np.prod(shape(x)))
+    known = int(np.prod([n for n in newshape if n != -1]))
+    if -1 in newshape:
+        newshape = tuple(size // known if n == -1 else n for n in newshape)
+    if int(np.prod(newshape)) != size:
+        raise ValueError(f"cannot reshape an array of shape {shape(x)} "
+                         f"(size {size}) into shape {newshape}")
+    return bind(RULES["reshape"], x, shape=newshape)
+
+
+def broadcast_to(x: Any, shape_: Any) -> Any:
+    shape_ = tuple(shape_)
+    if shape(x) == shape_:
+        return x
+    return bind(RULES["broadcast_to"], x, shape=shape_)
+
+
+def sum_to(x: Any, shape_: tuple[int, ...]) -> Any:
+    """Sum `x` down to `shape_`: how a broadcast argument collects its gradient."""
+    if shape(x) == tuple(shape_):
+        return x
+    return bind(RULES["sum_to"], x, shape=tuple(shape_))
+
+
+def getitem(x: Any, index: Any) -> Any:
+    return bind(RULES["getitem"], x, index=_plain_index(index))
+
+
+def untake(g: Any, index: Any, shape_: tuple[int, ...]) -> Any:
+    """Zeros of `shape_` with `g` added at `index`: the adjoint of `getitem`."""
+    return bind(RULES["untake"], g, index=index, shape=tuple(shape_))
+
+
+def concatenate(arrays: Any, axis: int = 0) -> Any:
+    arrays = tuple(arrays)
+    if not arrays:
+        raise ValueError("concatenate needs at least one array")
+    return bind(RULES["concatenate"], *arrays, axis=_norm_axis(axis, ndim(arrays[0])))
+
+
+def stack(arrays: Any, axis: int = 0) -> Any:
+    arrays = tuple(arrays)
+    if not arrays:
+        raise ValueError("stack needs at least one array")
+    shapes = {shape(a) for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all arrays must have the same shape, got {sorted(shapes)}")
+    return bind(RULES["stack"], *arrays, axis=_norm_axis(axis, ndim(arrays[0]) + 1))
+
+
+# ------------------------------------------------------------------ rule helpers
+
+
+def _axis(axis: Any) -> Any:
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def _norm_axis(axis: int, nd: int) -> int:
+    if not -nd <= axis < nd:
+        raise ValueError(f"axis {axis} is out of bounds for {nd} dimensions")
+    return axis % nd
+
+
+def _plain_index(index: Any) -> Any:
+    """Indices are data, never differentiated: strip tracers from them."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, list):
+        return np.asarray([primal(i) for i in index])
+    return primal(index)
+
+
+def _expand_reduced(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """Reshape a reduction's output (or its cotangent) so it broadcasts against x."""
+    if keepdims or axis is None:  # already broadcasts (a scalar, or kept dims)
+        return g
+    axes = (axis,) if isinstance(axis, int) else axis
+    xs = shape(x)
+    axes = {a % len(xs) for a in axes}
+    return reshape(g, tuple(1 if i in axes else n for i, n in enumerate(xs)))
+
+
+def _sum_vjp(g: Any, z: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return broadcast_to(_expand_reduced(g, x, axis, keepdims), shape(x))
+
+
+def _exclusive_prod(x: Any, axis: Any) -> Any:
+    """For every entry, the product of the *other* entries along `axis`.
+
+    No division, so it is exact when entries are zero. Plain arrays use prefix and
+    suffix products (two cumprods, the forward-backward dynamic programme); traced
+    values (higher derivatives) use the same idea by halving, with traced ops.
+    """
+    xs = shape(x)
+    nd = len(xs)
+    axes = tuple(range(nd)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    axes = tuple(sorted(a % nd for a in axes))
+    keep = tuple(a for a in range(nd) if a not in axes)
+    perm = keep + axes
+    m = int(np.prod([xs[a] for a in axes]))
+    flat = reshape(transpose(x, perm), tuple(xs[a] for a in keep) + (m,))
+    if isinstance(flat, TracerBase):
+        others = _exclusive_prod_last(flat)
+    else:
+        ones = np.ones(flat.shape[:-1] + (1,))
+        prefix = np.cumprod(np.concatenate([ones, flat[..., :-1]], -1), -1)
+        suffix = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
+        others = prefix * suffix
+    back = reshape(others, tuple(xs[a] for a in perm))
+    return transpose(back, _inverse_axes(perm))
+
+
+def _exclusive_prod_last(x: Any) -> Any:
+    """`_exclusive_prod` along the last axis with traced ops: pair up, recurse."""
+    xs = shape(x)
+    n = xs[-1]
+    if n == 1:
+        return np.ones(xs)
+    if n % 2:
+        x = concatenate([x, np.ones(xs[:-1] + (1,))], axis=-1)
+    pairs = reshape(x, xs[:-1] + ((n + 1) // 2, 2))
+    a = getitem(pairs, (Ellipsis, 0))
+    b = getitem(pairs, (Ellipsis, 1))
+    rest = _exclusive_prod_last(a * b)  # product of every other pair
+    out = reshape(stack([rest * b, rest * a], axis=-1), xs[:-1] + (2 * ((n + 1) // 2),))
+    return getitem(out, (Ellipsis, slice(0, n)))
+
+
+def _prod_vjp(g: Any, z: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _expand_reduced(g, x, axis, keepdims) * _exclusive_prod(x, axis)
+
+
+def _logsumexp_vjp(g: Any, z: Any, x: Any, axis: Any = None,
+                   keepdims: bool = False) -> Any:
+    zx = _expand_reduced(z, x, axis, keepdims)
+    return _expand_reduced(g, x, axis, keepdims) * exp(x - zx)
+
+
+def _logsumexp_jvp(t: Any, z: Any, x: Any, axis: Any = None,
+                   keepdims: bool = False) -> Any:
+    return sum(t * exp(x - _expand_reduced(z, x, axis, keepdims)), axis, keepdims)
+
+
+def _tie_share(x: Any, y: Any) -> Any:
+    """1 where x wins, 0.5 at a tie, 0 where y wins (computed on primal values)."""
+    xp, yp = primal(x), primal(y)
+    share = (np.asarray(xp > yp, dtype=float) + 0.5 * np.asarray(xp == yp, dtype=float))
+    return share if np.ndim(share) else float(share)
+
+
+def _swap_last(a: Any) -> Any:
+    nd = ndim(a)
+    axes = tuple(range(nd - 2)) + (nd - 1, nd - 2)
+    return transpose(a, axes)
+
+
+def _matmul_vjp_a(g: Any, z: Any, a: Any, b: Any) -> Any:
+    if ndim(b) == 1:  # z = a @ b contracts b away: ga[..., i, k] = g[..., i] * b[k]
+        return reshape(g, shape(g) + (1,)) * b
+    if ndim(a) == 1:  # a is a row: ga[k] = sum_m b[..., k, m] g[..., m]
+        gcol = reshape(g, shape(g)[:-1] + (shape(g)[-1], 1))
+        out = matmul(b, gcol)
+        return reshape(out, shape(out)[:-1])
+    return matmul(g, _swap_last(b))
+
+
+def _matmul_vjp_b(g: Any, z: Any, a: Any, b: Any) -> Any:
+    if ndim(a) == 1:  # gb[..., k, m] = a[k] * g[..., m]
+        if ndim(b) == 1:
+            return g * a
+        return reshape(a, (shape(a)[0], 1)) * reshape(g, shape(g)[:-1] + (1, shape(g)[-1]))
+    if ndim(b) == 1:  # gb[k] = sum_i a[..., i, k] g[..., i]
+        grow = reshape(g, shape(g) + (1,))
+        out = matmul(_swap_last(a), grow)
+        return reshape(out, shape(out)[:-1])
+    return matmul(_swap_last(a), g)
+
+
+def _inverse_axes(axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argsort(axes))
+
+
+def _concat_piece(i: int, g: Any, z: Any, *arrays: Any, axis: int) -> Any:
+    return getitem(g, (slice(None),) * axis + (slice(*_block(i, arrays, axis)),))
+
+
+def _stack_piece(i: int, g: Any, z: Any, *arrays: Any, axis: int) -> Any:
+    return getitem(g, (slice(None),) * axis + (i,))
+
+
+class _EveryArgument:
+    """Rule column for a primitive with any number of arguments (concatenate)."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: Callable[..., Any]) -> None:
+        self.rule = rule
+
+    def __getitem__(self, i: int) -> Callable[..., Any]:
+        return partial(self.rule, i)
+
+
+def _concat_jvp(i: int, t: Any, z: Any, *arrays: Any, axis: int) -> Any:
+    # Tangent of the output: t in argument i's block, zeros elsewhere.
+    return untake(t, (slice(None),) * axis + (slice(*_block(i, arrays, axis)),), shape(z))
+
+
+def _block(i: int, arrays: tuple, axis: int) -> tuple[int, int]:
+    start = int(np.sum([shape(a)[axis] for a in arrays[:i]], dtype=int))
+    return start, start + shape(arrays[i])[axis]
+
+
+def _stack_jvp(i: int, t: Any, z: Any, *arrays: Any, axis: int) -> Any:
+    return untake(t, (slice(None),) * axis + (i,), shape(z))
+
+
+# -------------------------------------------------------------------- the table
+
+def _prim(name: str, impl: Callable, jvp: tuple | _EveryArgument,
+          vjp: tuple | _EveryArgument, linear: bool = False) -> Primitive:
+    return Primitive(name, impl, jvp, vjp, linear)
+
+
+RULES: dict[str, Primitive] = {p.name: p for p in [
+    # name, value,                     JVP per argument,               VJP per argument
+    _prim("add", _binary_or_numpy(operator.add, np.add),
+          (lambda t, z, x, y: t, lambda t, z, x, y: t),
+          (lambda g, z, x, y: g, lambda g, z, x, y: g), linear=True),
+    _prim("subtract", _binary_or_numpy(operator.sub, np.subtract),
+          (lambda t, z, x, y: t, lambda t, z, x, y: -t),
+          (lambda g, z, x, y: g, lambda g, z, x, y: -g), linear=True),
+    _prim("multiply", _binary_or_numpy(operator.mul, np.multiply),
+          (lambda t, z, x, y: t * y, lambda t, z, x, y: x * t),
+          (lambda g, z, x, y: g * y, lambda g, z, x, y: x * g)),
+    _prim("true_divide", _binary_or_numpy(operator.truediv, np.true_divide),
+          (lambda t, z, x, y: t / y, lambda t, z, x, y: -t * z / y),
+          (lambda g, z, x, y: g / y, lambda g, z, x, y: -g * z / y)),
+    _prim("power", _binary_or_numpy(operator.pow, np.power),
+          (lambda t, z, x, y: t * y * x ** (y - 1.0),
+           lambda t, z, x, y: t * z * log(where(primal(x) == 0, 1.0, x))),
+          (lambda g, z, x, y: g * y * x ** (y - 1.0),
+           lambda g, z, x, y: g * z * log(where(primal(x) == 0, 1.0, x)))),
+    _prim("negative", _float_or_numpy(operator.neg, np.negative),
+          (lambda t, z, x: -t,), (lambda g, z, x: -g,), linear=True),
+    _prim("exp", _float_or_numpy(math.exp, np.exp),
+          (lambda t, z, x: t * z,), (lambda g, z, x: g * z,)),
+    _prim("log", _float_or_numpy(math.log, np.log),
+          (lambda t, z, x: t / x,), (lambda g, z, x: g / x,)),
+    _prim("log1p", _float_or_numpy(math.log1p, np.log1p),
+          (lambda t, z, x: t / (1.0 + x),), (lambda g, z, x: g / (1.0 + x),)),
+    _prim("sin", _float_or_numpy(math.sin, np.sin),
+          (lambda t, z, x: t * cos(x),), (lambda g, z, x: g * cos(x),)),
+    _prim("cos", _float_or_numpy(math.cos, np.cos),
+          (lambda t, z, x: -t * sin(x),), (lambda g, z, x: -g * sin(x),)),
+    _prim("tan", _float_or_numpy(math.tan, np.tan),
+          (lambda t, z, x: t * (1.0 + z * z),), (lambda g, z, x: g * (1.0 + z * z),)),
+    _prim("tanh", _float_or_numpy(math.tanh, np.tanh),
+          (lambda t, z, x: t * (1.0 - z * z),), (lambda g, z, x: g * (1.0 - z * z),)),
+    _prim("sqrt", _float_or_numpy(math.sqrt, np.sqrt),
+          (lambda t, z, x: t * 0.5 / z,), (lambda g, z, x: g * 0.5 / z,)),
+    _prim("absolute", _float_or_numpy(abs, np.absolute),
+          (lambda t, z, x: t * sign(x),), (lambda g, z, x: g * sign(x),)),
+    _prim("sign", _sign, (None,), (None,)),
+    _prim("sigmoid", _sigmoid,
+          (lambda t, z, x: t * z * (1.0 - z),), (lambda g, z, x: g * z * (1.0 - z),)),
+    _prim("maximum", _binary_or_numpy(np.maximum, np.maximum),
+          (lambda t, z, x, y: t * _tie_share(x, y), lambda t, z, x, y: t * _tie_share(y, x)),
+          (lambda g, z, x, y: g * _tie_share(x, y), lambda g, z, x, y: g * _tie_share(y, x))),
+    _prim("minimum", _binary_or_numpy(np.minimum, np.minimum),
+          (lambda t, z, x, y: t * _tie_share(y, x), lambda t, z, x, y: t * _tie_share(x, y)),
+          (lambda g, z, x, y: g * _tie_share(y, x), lambda g, z, x, y: g * _tie_share(x, y))),
+    _prim("where", _where,
+          (None, lambda t, z, c, x, y: where(c, t, 0.0), lambda t, z, c, x, y: where(c, 0.0, t)),
+          (None, lambda g, z, c, x, y: where(c, g, 0.0), lambda g, z, c, x, y: where(c, 0.0, g)),
+          linear=True),
+    _prim("sum", _sum,
+          (lambda t, z, x, axis=None, keepdims=False: sum(t, axis, keepdims),),
+          (_sum_vjp,), linear=True),
+    _prim("prod", _prod,
+          (lambda t, z, x, axis=None, keepdims=False:
+           sum(t * _exclusive_prod(x, axis), axis, keepdims),),
+          (_prod_vjp,)),
+    _prim("logsumexp", _logsumexp, (_logsumexp_jvp,), (_logsumexp_vjp,)),
+    _prim("matmul", _matmul,
+          (lambda t, z, a, b: matmul(t, b), lambda t, z, a, b: matmul(a, t)),
+          (_matmul_vjp_a, _matmul_vjp_b)),
+    _prim("transpose", lambda x, axes: np.transpose(x, axes),
+          (lambda t, z, x, axes: transpose(t, axes),),
+          (lambda g, z, x, axes: transpose(g, _inverse_axes(axes)),), linear=True),
+    _prim("reshape", _reshape,
+          (lambda t, z, x, shape: reshape(t, shape),),
+          (lambda g, z, x, shape: reshape(g, _shape_of(x)),), linear=True),
+    _prim("broadcast_to", _broadcast_to,
+          (lambda t, z, x, shape: broadcast_to(t, shape),),
+          (lambda g, z, x, shape: sum_to(g, _shape_of(x)),), linear=True),
+    _prim("sum_to", _sum_to,
+          (lambda t, z, x, shape: sum_to(t, shape),),
+          (lambda g, z, x, shape: broadcast_to(g, _shape_of(x)),), linear=True),
+    _prim("getitem", _getitem,
+          (lambda t, z, x, index: getitem(t, index),),
+          (lambda g, z, x, index: untake(g, index, _shape_of(x)),), linear=True),
+    _prim("untake", _untake,
+          (lambda t, z, g, index, shape: untake(t, index, shape),),
+          (lambda h, z, g, index, shape: getitem(h, index),), linear=True),
+    _prim("concatenate", lambda *xs, axis: np.concatenate(xs, axis),
+          _EveryArgument(_concat_jvp), _EveryArgument(_concat_piece), linear=True),
+    _prim("stack", lambda *xs, axis: np.stack(xs, axis),
+          _EveryArgument(_stack_jvp), _EveryArgument(_stack_piece), linear=True),
+]}
+
+
+def _shape_of(x: Any) -> tuple[int, ...]:
+    return shape(x)
+
+
+# Python operators on tracers use these (see tracer.py).
+OPERATORS: dict[str, Callable[..., Any]] = {
+    "add": add, "subtract": subtract, "multiply": multiply, "true_divide": true_divide,
+    "power": power, "negative": negative, "matmul": matmul,
+}
+
+
+def register(prim: Primitive) -> Primitive:
+    """Add a row to the table from another module.
+
+    For primitives whose rules are themselves transformations (the implicit
+    function theorem of `fixed_point`, the recomputation of `checkpoint`): their
+    rows live next to the machinery they need, but they are rows of this table,
+    listed by `RULES` like every other primitive.
+    """
+    if prim.name in RULES:
+        raise ValueError(f"a primitive named {prim.name!r} is already in the rule table")
+    RULES[prim.name] = prim
+    return prim

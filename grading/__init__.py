@@ -1,0 +1,1 @@
+"""Checks and the instructor pipeline for the graded assignments."""

@@ -30,7 +30,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 SANITIZE  := $(wildcard notebooks/sanitize.cfg)
 
-.PHONY: help setup graphviz lab test lock clean distclean
+.PHONY: help setup graphviz lab test notebooks lock clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [PORT=8888] [PYTEST_ARGS='...']"
@@ -71,6 +71,9 @@ test: setup ## run pytest over tests/, then nbval over notebooks/ (extra args: P
 ifneq ($(NOTEBOOKS),)
 	$(PYTEST) --nbval $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE)) notebooks $(PYTEST_ARGS)
 endif
+
+notebooks: setup ## re-execute lessons in place to refresh stored outputs (NB=path to run one)
+	"$(VENV_PY)" tools/run_notebooks.py $(NB)
 
 lock: ## re-resolve the dependencies in a fresh venv and rewrite constraints.txt
 	rm -rf "$(BUILD)/lock-venv"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .core import Primitive, Trace, bind, shape, zeros_like
+from .core import Primitive, Trace, TracerBase, bind, shape, zeros_like
 from .rules import sum_to
 from .tracer import Tracer
 
@@ -40,19 +40,26 @@ class Box(Tracer):
 
 
 class Tape(Trace):
-    """The record of one reverse-mode trace.
+    """The record of one reverse-mode trace, stored column by column.
 
-    Each record is `(prim, args, parents, value, params)`: the primitive (None for
+    Node k is `ops[k](*args[k], **params[k]) = values[k]`: the primitive (None for
     an input), the unwrapped argument values (constants included, since the VJP
-    rules need them), the node index of each argument (-1 for a constant, which is
-    never a node), the output value and the primitive's keyword parameters.
+    rules need them), `parents[k]` the node index of each argument (-1 for a
+    constant, which is never a node), and the output value. Columns of plain
+    tuples rather than one object per node keep the tape cheap for Python's
+    garbage collector, which otherwise rescans every surviving node.
     """
 
-    __slots__ = ("records", "inputs", "output", "output_value")
+    __slots__ = ("ops", "args", "parents", "values", "params", "inputs", "output",
+                 "output_value")
 
     def __init__(self) -> None:
         super().__init__()
-        self.records: list[tuple] = []
+        self.ops: list[Primitive | None] = []
+        self.args: list[tuple] = []
+        self.parents: list[tuple[int, ...]] = []
+        self.values: list[Any] = []
+        self.params: list[dict] = []
         self.inputs: list[int] = []
         self.output: int | None = None
         self.output_value: Any = None
@@ -60,26 +67,38 @@ class Tape(Trace):
     # ---------------------------------------------------------------- recording
     def new_input(self, value: Any) -> Box:
         """Add an input node (a variable to differentiate with respect to)."""
-        index = len(self.records)
-        self.records.append((None, (), (), value, {}))
+        index = len(self.values)
+        self.ops.append(None)
+        self.args.append(())
+        self.parents.append(())
+        self.values.append(value)
+        self.params.append(_NO_PARAMS)
         self.inputs.append(index)
         return Box(value, self, index)
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         vals = []
         parents = []
+        nested = False  # an unwrapped value is itself traced by an outer transformation
         for a in args:
             if type(a) is Box and a._trace is self:
-                vals.append(a.primal)
+                v = a.primal
                 parents.append(a.index)
             else:
-                vals.append(a)
+                v = a
                 parents.append(-1)
-        out = bind(prim, *vals, **params)
+            if isinstance(v, TracerBase):
+                nested = True
+            vals.append(v)
+        out = bind(prim, *vals, **params) if nested else prim.impl(*vals, **params)
         if prim.nondiff:
             return out  # e.g. sign(x): a constant, not a node
-        index = len(self.records)
-        self.records.append((prim, tuple(vals), tuple(parents), out, params))
+        index = len(self.values)
+        self.ops.append(prim)
+        self.args.append(tuple(vals))
+        self.parents.append(tuple(parents))
+        self.values.append(out)
+        self.params.append(params or _NO_PARAMS)
         return Box(out, self, index)
 
     def set_output(self, out: Any) -> None:
@@ -91,34 +110,39 @@ class Tape(Trace):
 
     # ------------------------------------------------------------------ reading
     @property
+    def records(self) -> list[tuple]:
+        """One `(prim, args, parents, value, params)` tuple per node."""
+        return list(zip(self.ops, self.args, self.parents, self.values, self.params))
+
+    @property
     def nodes(self) -> list[Node]:
         """The Wengert list: one `Node(index, op, parents, value)` per entry."""
         return [Node(k, "input" if prim is None else prim.name,
                      tuple(p for p in parents if p >= 0), value)
-                for k, (prim, _, parents, value, _) in enumerate(self.records)]
+                for k, (prim, parents, value)
+                in enumerate(zip(self.ops, self.parents, self.values))]
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.values)
 
     def __repr__(self) -> str:
-        return (f"<Tape: {len(self.inputs)} inputs, {len(self.records)} nodes, "
+        return (f"<Tape: {len(self.inputs)} inputs, {len(self.values)} nodes, "
                 f"output node {self.output}>")
 
     # ----------------------------------------------------------------- backward
     def backward(self, seed: Any = 1.0) -> list[Any]:
         """Adjoints of every node for the output cotangent `seed` (a fresh sweep)."""
         adj = self._sweep(seed, keep_all=True)
-        return [zeros_like(r[3]) if a is None else a for a, r in zip(adj, self.records)]
+        return [zeros_like(v) if a is None else a for a, v in zip(adj, self.values)]
 
     def input_adjoints(self, seed: Any = 1.0) -> list[Any]:
         """Adjoints of the input nodes only (frees the others as it goes)."""
         adj = self._sweep(seed, keep_all=False)
-        return [zeros_like(self.records[i][3]) if adj[i] is None else adj[i]
+        return [zeros_like(self.values[i]) if adj[i] is None else adj[i]
                 for i in self.inputs]
 
     def _sweep(self, seed: Any, keep_all: bool) -> list[Any]:
-        records = self.records
-        adj: list[Any] = [None] * len(records)
+        adj: list[Any] = [None] * len(self.values)
         out = self.output
         if out is None:
             return adj
@@ -126,27 +150,30 @@ class Tape(Trace):
             raise ValueError(f"the seed (output cotangent) has shape {shape(seed)} "
                              f"but the output has shape {shape(self.output_value)}")
         adj[out] = seed
+        ops, all_args, all_parents, values, all_params = (
+            self.ops, self.args, self.parents, self.values, self.params)
         stop = self.inputs[0] if self.inputs else 0
         for k in range(out, stop - 1, -1):
             g = adj[k]
-            if g is None:
-                continue
-            prim, args, parents, z, params = records[k]
-            if prim is None:
+            prim = ops[k]
+            if g is None or prim is None:
                 continue
             if not keep_all:
                 adj[k] = None
-            vjp = prim.vjp
-            for pos, j in enumerate(parents):
+            args, z, params, vjp = all_args[k], values[k], all_params[k], prim.vjp
+            for pos, j in enumerate(all_parents[k]):
                 if j < 0:
                     continue
                 rule = vjp[pos]
                 if rule is None:
                     continue
-                ct = rule(g, z, *args, **params)
+                ct = rule(g, z, *args, **params) if params else rule(g, z, *args)
                 a = args[pos]
                 if not (type(ct) is float and type(a) is float) and shape(ct) != shape(a):
                     ct = sum_to(ct, shape(a))  # undo broadcasting
                 cur = adj[j]
                 adj[j] = ct if cur is None else cur + ct
         return adj
+
+
+_NO_PARAMS: dict = {}

@@ -153,112 +153,112 @@ def _sign(x: Any) -> Any:
 
 
 def add(x: Any, y: Any) -> Any:
-    return bind(RULES["add"], x, y)
+    return bind(add_p, x, y)
 
 
 def subtract(x: Any, y: Any) -> Any:
-    return bind(RULES["subtract"], x, y)
+    return bind(subtract_p, x, y)
 
 
 def multiply(x: Any, y: Any) -> Any:
-    return bind(RULES["multiply"], x, y)
+    return bind(multiply_p, x, y)
 
 
 def true_divide(x: Any, y: Any) -> Any:
-    return bind(RULES["true_divide"], x, y)
+    return bind(true_divide_p, x, y)
 
 
 def power(x: Any, y: Any) -> Any:
-    return bind(RULES["power"], x, y)
+    return bind(power_p, x, y)
 
 
 def negative(x: Any) -> Any:
-    return bind(RULES["negative"], x)
+    return bind(negative_p, x)
 
 
 def exp(x: Any) -> Any:
-    return bind(RULES["exp"], x)
+    return bind(exp_p, x)
 
 
 def log(x: Any) -> Any:
-    return bind(RULES["log"], x)
+    return bind(log_p, x)
 
 
 def log1p(x: Any) -> Any:
-    return bind(RULES["log1p"], x)
+    return bind(log1p_p, x)
 
 
 def sin(x: Any) -> Any:
-    return bind(RULES["sin"], x)
+    return bind(sin_p, x)
 
 
 def cos(x: Any) -> Any:
-    return bind(RULES["cos"], x)
+    return bind(cos_p, x)
 
 
 def tan(x: Any) -> Any:
-    return bind(RULES["tan"], x)
+    return bind(tan_p, x)
 
 
 def tanh(x: Any) -> Any:
-    return bind(RULES["tanh"], x)
+    return bind(tanh_p, x)
 
 
 def sqrt(x: Any) -> Any:
-    return bind(RULES["sqrt"], x)
+    return bind(sqrt_p, x)
 
 
 def absolute(x: Any) -> Any:
-    return bind(RULES["absolute"], x)
+    return bind(absolute_p, x)
 
 
 def sign(x: Any) -> Any:
     """Sign of `x`; its derivative is zero wherever it exists, so it is a constant."""
-    return bind(RULES["sign"], x)
+    return bind(sign_p, x)
 
 
 def sigmoid(x: Any) -> Any:
     """The logistic function 1 / (1 + exp(-x)), computed without overflow."""
-    return bind(RULES["sigmoid"], x)
+    return bind(sigmoid_p, x)
 
 
 def maximum(x: Any, y: Any) -> Any:
-    return bind(RULES["maximum"], x, y)
+    return bind(maximum_p, x, y)
 
 
 def minimum(x: Any, y: Any) -> Any:
-    return bind(RULES["minimum"], x, y)
+    return bind(minimum_p, x, y)
 
 
 def where(condition: Any, x: Any, y: Any) -> Any:
     """`x` where `condition` holds, else `y`; the condition is not differentiated."""
-    return bind(RULES["where"], primal(condition), x, y)
+    return bind(where_p, primal(condition), x, y)
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    return bind(RULES["sum"], x, axis=_axis(axis), keepdims=keepdims)
+    return bind(sum_p, x, axis=_axis(axis), keepdims=keepdims)
 
 
 def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Product of entries; its gradient is exact when entries are zero."""
-    return bind(RULES["prod"], x, axis=_axis(axis), keepdims=keepdims)
+    return bind(prod_p, x, axis=_axis(axis), keepdims=keepdims)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """log(sum(exp(x))) computed stably; its gradient is the softmax."""
-    return bind(RULES["logsumexp"], x, axis=_axis(axis), keepdims=keepdims)
+    return bind(logsumexp_p, x, axis=_axis(axis), keepdims=keepdims)
 
 
 def matmul(a: Any, b: Any) -> Any:
     if ndim(a) == 0 or ndim(b) == 0:
         raise ValueError("matmul: scalars are not allowed (as in NumPy); "
                          "use multiply or `*` for a scalar times an array")
-    return bind(RULES["matmul"], a, b)
+    return bind(matmul_p, a, b)
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
     axes = tuple(reversed(range(ndim(x)))) if axes is None else tuple(axes)
-    return bind(RULES["transpose"], x, axes=axes)
+    return bind(transpose_p, x, axes=axes)
 
 
 def reshape(x: Any, newshape: Any) -> Any:
@@ -270,37 +270,37 @@ def reshape(x: Any, newshape: Any) -> Any:
     if int(np.prod(newshape)) != size:
         raise ValueError(f"cannot reshape an array of shape {shape(x)} "
                          f"(size {size}) into shape {newshape}")
-    return bind(RULES["reshape"], x, shape=newshape)
+    return bind(reshape_p, x, shape=newshape)
 
 
 def broadcast_to(x: Any, shape_: Any) -> Any:
     shape_ = tuple(shape_)
     if shape(x) == shape_:
         return x
-    return bind(RULES["broadcast_to"], x, shape=shape_)
+    return bind(broadcast_to_p, x, shape=shape_)
 
 
 def sum_to(x: Any, shape_: tuple[int, ...]) -> Any:
     """Sum `x` down to `shape_`: how a broadcast argument collects its gradient."""
     if shape(x) == tuple(shape_):
         return x
-    return bind(RULES["sum_to"], x, shape=tuple(shape_))
+    return bind(sum_to_p, x, shape=tuple(shape_))
 
 
 def getitem(x: Any, index: Any) -> Any:
-    return bind(RULES["getitem"], x, index=_plain_index(index))
+    return bind(getitem_p, x, index=_plain_index(index))
 
 
 def untake(g: Any, index: Any, shape_: tuple[int, ...]) -> Any:
     """Zeros of `shape_` with `g` added at `index`: the adjoint of `getitem`."""
-    return bind(RULES["untake"], g, index=index, shape=tuple(shape_))
+    return bind(untake_p, g, index=index, shape=tuple(shape_))
 
 
 def concatenate(arrays: Any, axis: int = 0) -> Any:
     arrays = tuple(arrays)
     if not arrays:
         raise ValueError("concatenate needs at least one array")
-    return bind(RULES["concatenate"], *arrays, axis=_norm_axis(axis, ndim(arrays[0])))
+    return bind(concatenate_p, *arrays, axis=_norm_axis(axis, ndim(arrays[0])))
 
 
 def stack(arrays: Any, axis: int = 0) -> Any:
@@ -310,7 +310,7 @@ def stack(arrays: Any, axis: int = 0) -> Any:
     shapes = {shape(a) for a in arrays}
     if len(shapes) > 1:
         raise ValueError(f"stack: all arrays must have the same shape, got {sorted(shapes)}")
-    return bind(RULES["stack"], *arrays, axis=_norm_axis(axis, ndim(arrays[0]) + 1))
+    return bind(stack_p, *arrays, axis=_norm_axis(axis, ndim(arrays[0]) + 1))
 
 
 # ------------------------------------------------------------------ rule helpers
@@ -576,6 +576,42 @@ RULES: dict[str, Primitive] = {p.name: p for p in [
 
 def _shape_of(x: Any) -> tuple[int, ...]:
     return shape(x)
+
+
+# Each primitive as a module constant (JAX's naming: add_p, ...): the traced
+# functions above and the tracer's operators bind these without a table lookup.
+add_p = RULES["add"]
+subtract_p = RULES["subtract"]
+multiply_p = RULES["multiply"]
+true_divide_p = RULES["true_divide"]
+power_p = RULES["power"]
+negative_p = RULES["negative"]
+exp_p = RULES["exp"]
+log_p = RULES["log"]
+log1p_p = RULES["log1p"]
+sin_p = RULES["sin"]
+cos_p = RULES["cos"]
+tan_p = RULES["tan"]
+tanh_p = RULES["tanh"]
+sqrt_p = RULES["sqrt"]
+absolute_p = RULES["absolute"]
+sign_p = RULES["sign"]
+sigmoid_p = RULES["sigmoid"]
+maximum_p = RULES["maximum"]
+minimum_p = RULES["minimum"]
+where_p = RULES["where"]
+sum_p = RULES["sum"]
+prod_p = RULES["prod"]
+logsumexp_p = RULES["logsumexp"]
+matmul_p = RULES["matmul"]
+transpose_p = RULES["transpose"]
+reshape_p = RULES["reshape"]
+broadcast_to_p = RULES["broadcast_to"]
+sum_to_p = RULES["sum_to"]
+getitem_p = RULES["getitem"]
+untake_p = RULES["untake"]
+concatenate_p = RULES["concatenate"]
+stack_p = RULES["stack"]
 
 
 # Python operators on tracers use these (see tracer.py).

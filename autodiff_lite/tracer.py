@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from . import rules as R
-from .core import TracerBase, primal
+from .core import TracerBase, bind, primal
 
 _UFUNC_OPERATORS = {
     np.add: R.add, np.subtract: R.subtract, np.multiply: R.multiply,
@@ -32,19 +32,19 @@ class Tracer(TracerBase):
     primal: Any
 
     # ---- arithmetic: every operator is a primitive from the rule table
-    def __add__(self, other: Any) -> Any: return R.add(self, other)
-    def __radd__(self, other: Any) -> Any: return R.add(other, self)
-    def __sub__(self, other: Any) -> Any: return R.subtract(self, other)
-    def __rsub__(self, other: Any) -> Any: return R.subtract(other, self)
-    def __mul__(self, other: Any) -> Any: return R.multiply(self, other)
-    def __rmul__(self, other: Any) -> Any: return R.multiply(other, self)
-    def __truediv__(self, other: Any) -> Any: return R.true_divide(self, other)
-    def __rtruediv__(self, other: Any) -> Any: return R.true_divide(other, self)
-    def __pow__(self, other: Any) -> Any: return R.power(self, other)
-    def __rpow__(self, other: Any) -> Any: return R.power(other, self)
+    def __add__(self, other: Any) -> Any: return bind(R.add_p, self, other)
+    def __radd__(self, other: Any) -> Any: return bind(R.add_p, other, self)
+    def __sub__(self, other: Any) -> Any: return bind(R.subtract_p, self, other)
+    def __rsub__(self, other: Any) -> Any: return bind(R.subtract_p, other, self)
+    def __mul__(self, other: Any) -> Any: return bind(R.multiply_p, self, other)
+    def __rmul__(self, other: Any) -> Any: return bind(R.multiply_p, other, self)
+    def __truediv__(self, other: Any) -> Any: return bind(R.true_divide_p, self, other)
+    def __rtruediv__(self, other: Any) -> Any: return bind(R.true_divide_p, other, self)
+    def __pow__(self, other: Any) -> Any: return bind(R.power_p, self, other)
+    def __rpow__(self, other: Any) -> Any: return bind(R.power_p, other, self)
     def __matmul__(self, other: Any) -> Any: return R.matmul(self, other)
     def __rmatmul__(self, other: Any) -> Any: return R.matmul(other, self)
-    def __neg__(self) -> Any: return R.negative(self)
+    def __neg__(self) -> Any: return bind(R.negative_p, self)
     def __pos__(self) -> Any: return self
     def __abs__(self) -> Any: return R.absolute(self)
 

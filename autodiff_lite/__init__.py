@@ -13,10 +13,11 @@ from .forward import Dual
 from .numerical import check_grads
 from .reverse import Box, Node, Tape
 from .rules import RULES
+from . import viz
 
 __all__ = [
     "Box", "Dual", "Node", "Primitive", "RULES", "Tape", "check_grads", "derivative",
     "grad", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "primal", "trace",
-    "value_and_grad", "vjp",
+    "value_and_grad", "vjp", "viz",
 ]
 __version__ = "0.1.0"

@@ -1,0 +1,293 @@
+"""Tests of autodiff_lite.viz: graph structure and source, trace tables, matrix plots.
+
+Expected numbers are worked out by hand for seed 004's f = ln x1 + x1 x2 - sin x2
+at (2, 5) (Haotian Liu, slides on automatic differentiation, 2020), or come from
+closed forms; SVG bytes are never compared.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import autodiff_lite as ad  # noqa: E402
+import autodiff_lite.numpy as anp  # noqa: E402
+from autodiff_lite import viz  # noqa: E402
+
+pytestmark = pytest.mark.viz
+
+
+def seed004(x1, x2):
+    """f = ln x1 + x1 x2 - sin x2, in the order of the slides' primal trace."""
+    v1 = anp.log(x1)
+    v2 = x1 * x2
+    v3 = anp.sin(x2)
+    v4 = v1 + v2
+    return v4 - v3
+
+
+@pytest.fixture
+def tape():
+    return ad.trace(seed004, 2.0, 5.0)
+
+
+def node_lines(source: str) -> dict[str, str]:
+    """node id -> its attribute text, from DOT source (edges excluded)."""
+    return dict(re.findall(r"^\s*(n\d+|elided) \[(.*)\]$", source, flags=re.M))
+
+
+def edge_lines(source: str) -> list[tuple[str, str, str]]:
+    return re.findall(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", source, flags=re.M)
+
+
+# ------------------------------------------------------------------ names and numbers
+
+def test_node_names_follow_the_slides():
+    assert [viz.node_name(k, 2) for k in range(4)] == ["v₋₁", "v₀", "v₁", "v₂"]
+    assert viz.node_name(12, 1) == "v₁₂"
+
+
+@pytest.mark.parametrize("value, text", [
+    (11.6521, "11.652"), (-0.9589, "-0.959"), (0.0, "0.000"), (-1e-9, "-1.000e-09"),
+    (2.5e7, "2.500e+07"), (np.array([1.0, -2.0]), "[1.000, -2.000]"),
+    (np.zeros((3, 4)), "array(3, 4)"), (-0.0001, "-1.000e-04"),
+])
+def test_fmt_is_fixed(value, text):
+    assert viz.fmt(value) == text
+
+
+def test_fmt_never_prints_negative_zero():
+    assert viz.fmt(-0.0) == "0.000"
+    assert viz.fmt(-0.0004, digits=2) == "-4.00e-04"
+
+
+# ------------------------------------------------------------------ derivatives read off the tape
+
+def test_local_partials_are_the_hand_derivatives(tape):
+    x1, x2 = 2.0, 5.0
+    expected = {2: [(0, 1 / x1)], 3: [(0, x2), (1, x1)], 4: [(1, math.cos(x2))],
+                5: [(2, 1.0), (3, 1.0)], 6: [(5, 1.0), (4, -1.0)]}
+    for k, pairs in expected.items():
+        got = viz.local_partials(tape, k)
+        assert [j for j, _ in got] == [j for j, _ in pairs]
+        assert [p for _, p in got] == pytest.approx([p for _, p in pairs])
+    assert viz.local_partials(tape, 0) == []
+
+
+def test_local_partials_of_array_nodes_are_none():
+    t = ad.trace(lambda x: anp.sum(x * x), np.ones(3))
+    assert viz.local_partials(t, 1) == [(0, None), (0, None)]
+    assert viz.local_partials(t, 2) == [(1, None)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.1, 5.0), st.floats(-5.0, 5.0), st.floats(-2.0, 2.0),
+       st.floats(-2.0, 2.0))
+def test_forward_tangents_match_jvp_and_closed_form(x1, x2, r1, r2):
+    t = ad.trace(seed004, x1, x2)
+    tangents = viz.forward_tangents(t, (r1, r2))
+    closed = (1 / x1 + x2) * r1 + (x1 - math.cos(x2)) * r2
+    assert tangents[-1] == pytest.approx(closed, rel=1e-9, abs=1e-9)
+    assert tangents[-1] == pytest.approx(ad.jvp(seed004, (x1, x2), (r1, r2))[1],
+                                         rel=1e-12, abs=1e-12)
+
+
+def test_forward_tangents_default_to_the_first_input_and_broadcast():
+    t = ad.trace(lambda x, y: anp.sum(x * y), np.array([1.0, 2.0]), 3.0)
+    tangents = viz.forward_tangents(t)
+    assert np.allclose(tangents[0], [1.0, 0.0]) and tangents[1] == 0.0
+    assert tangents[-1] == pytest.approx(3.0)  # d/dx0 of 3 (x0 + x1)
+
+
+def test_forward_tangents_reject_wrong_directions(tape):
+    with pytest.raises(ValueError, match="one tangent per input"):
+        viz.forward_tangents(tape, (1.0,))
+    with pytest.raises(ValueError, match="shape"):
+        viz.forward_tangents(tape, (np.ones(2), 0.0))
+
+
+# ------------------------------------------------------------------ draw
+
+def test_draw_has_one_node_per_entry_and_one_edge_per_argument(tape):
+    dot = viz.draw(tape)
+    nodes = node_lines(dot.source)
+    assert sorted(nodes) == [f"n{k}" for k in range(7)]
+    edges = [(a, b) for a, b, _ in edge_lines(dot.source)]
+    assert sorted(edges) == sorted([("n0", "n2"), ("n0", "n3"), ("n1", "n3"), ("n1", "n4"),
+                                    ("n2", "n5"), ("n3", "n5"), ("n5", "n6"), ("n4", "n6")])
+
+
+def test_draw_labels_ops_values_and_partials(tape):
+    src = viz.draw(tape).source
+    nodes = node_lines(src)
+    assert 'label="v₁ = ln v₋₁\\n0.693"' in nodes["n2"]
+    assert 'label="v₂ = v₋₁ × v₀\\n10.000"' in nodes["n3"]
+    assert 'label="v₅ = v₄ − v₃\\n11.652"' in nodes["n6"]
+    labels = {(a, b): attrs for a, b, attrs in edge_lines(src)}
+    assert labels[("n1", "n4")] == f"label={math.cos(5.0):.3f}"  # d sin(x2) / d x2
+    assert labels[("n0", "n3")] == "label=5.000"
+    assert labels[("n4", "n6")] == "label=-1.000"
+
+
+def test_draw_distinguishes_inputs_and_output(tape):
+    nodes = node_lines(viz.draw(tape).source)
+    for k in (0, 1):
+        assert "shape=ellipse" in nodes[f"n{k}"] and "#cfe2ff" in nodes[f"n{k}"]
+    assert "peripheries=2" in nodes["n6"] and "#ffd8b1" in nodes["n6"]
+    for k in range(2, 6):
+        assert "peripheries" not in nodes[f"n{k}"] and "filled" not in nodes[f"n{k}"]
+
+
+def test_draw_tangents_and_adjoints(tape):
+    tangent = node_lines(viz.draw(tape, show="tangent").source)
+    assert "v̇₅ = 5.500" in tangent["n6"] and "v̇₀ = 0.000" in tangent["n1"]
+    tangent2 = node_lines(viz.draw(tape, show="tangent", direction=(0.0, 1.0)).source)
+    assert f"v̇₅ = {2 - math.cos(5.0):.3f}" in tangent2["n6"]
+    adjoint = node_lines(viz.draw(tape, show="adjoint").source)
+    assert "v̄₋₁ = 5.500" in adjoint["n0"]
+    assert f"v̄₀ = {2 - math.cos(5.0):.3f}" in adjoint["n1"]
+    assert "v̄₃ = -1.000" in adjoint["n4"]
+
+
+def test_draw_is_deterministic(tape):
+    again = ad.trace(seed004, 2.0, 5.0)
+    assert viz.draw(tape, show="adjoint").source == viz.draw(again, show="adjoint").source
+
+
+def test_draw_array_edges_show_shapes_and_constants_inline():
+    t = ad.trace(lambda x: anp.sum(4.0 * x), np.ones((2, 3)))
+    src = viz.draw(t).source
+    nodes = node_lines(src)
+    assert "v₁ = 4 × v₀" in nodes["n1"] and "v₂ = sum(v₁)" in nodes["n2"]
+    assert "array(2, 3)" in nodes["n0"]
+    assert [attrs for _, _, attrs in edge_lines(src)] == ['label="(2, 3)"'] * 2
+
+
+def test_draw_elides_the_middle_of_long_chains():
+    def chain(x):
+        for _ in range(100):
+            x = anp.sin(x)
+        return x
+    t = ad.trace(chain, 0.5)
+    src = viz.draw(t, max_nodes=20).source
+    nodes = node_lines(src)
+    assert len(nodes) == 20
+    assert "… 82 nodes …" in nodes["elided"]
+    assert "n0" in nodes and "n100" in nodes and "peripheries=2" in nodes["n100"]
+    dashed = [(a, b) for a, b, attrs in edge_lines(src) if "dashed" in (attrs or "")]
+    assert dashed == [("n9", "elided"), ("elided", "n92")]
+    assert len(node_lines(viz.draw(t).source)) == 50  # the default keeps 50 boxes
+
+
+def test_draw_rejects_bad_options(tape):
+    with pytest.raises(ValueError, match="show must be"):
+        viz.draw(tape, show="gradient")
+    with pytest.raises(ValueError, match="max_nodes"):
+        viz.draw(tape, max_nodes=3)
+    with pytest.raises(ValueError, match="input_names"):
+        viz.draw(tape, input_names=["a"])
+
+
+def test_draw_renders_with_dot(tape):
+    svg = viz.draw(tape, show="adjoint").pipe(format="svg").decode()
+    assert svg.count('class="node"') == 7 and svg.count('class="edge"') == 8
+
+
+# ------------------------------------------------------------------ trace tables
+
+def test_primal_trace_matches_the_slides(tape):
+    table = viz.primal_trace(tape)
+    values = {name: value for name, _, value in table.rows}
+    assert values == {"v₋₁": "2.000", "v₀": "5.000", "v₁": "0.693", "v₂": "10.000",
+                      "v₃": "-0.959", "v₄": "10.693", "v₅": "11.652", "y": "11.652"}
+    assert table.rows[2][1] == "ln v₋₁" and table.rows[0][1] == "x₁"
+
+
+def test_tangent_trace_by_hand(tape):
+    table = viz.tangent_trace(tape)
+    values = [row[-1] for row in table.rows]
+    # x = (2, 5), ẋ = (1, 0): v̇1 = 1/2, v̇2 = 5, v̇3 = 0, v̇4 = v̇5 = 5.5
+    assert values == ["1.000", "0.000", "0.500", "5.000", "0.000", "5.500", "5.500",
+                      "5.500"]
+    assert table.rows[3][1] == "∂v₂/∂v₋₁·v̇₋₁ + ∂v₂/∂v₀·v̇₀"
+    assert table.rows[3][2] == "5.000×1.000 + 2.000×0.000"
+
+
+def test_adjoint_trace_by_hand(tape):
+    table = viz.adjoint_trace(tape)
+    got = {row[0]: row[-1] for row in table.rows}
+    # v̄5 = 1; v̄4 = 1; v̄3 = -1; v̄2 = v̄1 = 1; v̄0 = x1 - cos 5; v̄-1 = 1/2 + 5
+    assert got == {"v̄₅": "1.000", "v̄₄": "1.000", "v̄₃": "-1.000", "v̄₂": "1.000",
+                   "v̄₁": "1.000", "v̄₀": f"{2 - math.cos(5.0):.3f}", "v̄₋₁": "5.500",
+                   "x̄₁": "5.500", "x̄₂": f"{2 - math.cos(5.0):.3f}"}
+    assert [row[0] for row in table.rows][:3] == ["v̄₅", "v̄₄", "v̄₃"]
+    assert table.rows[-3][2] == "1.000×0.500 + 1.000×5.000"
+
+
+def test_trace_table_text_and_html(tape):
+    table = viz.primal_trace(tape, input_names=["w₁", "w₂"])
+    text = str(table)
+    lines = text.splitlines()
+    assert lines[0] == "Forward primal trace"
+    assert lines[1].split() == ["node", "definition", "value"]
+    assert "v₋₁   w₁" in text or "v₋₁  w₁" in text
+    html = table._repr_html_()
+    assert html.count("<tr>") == 1 + 8 and "<th" in html and "11.652" in html
+    assert "&lt;" not in html  # nothing needed escaping here
+    escaped = viz.TraceTable("a<b", ["c"], [["<x>"]])._repr_html_()
+    assert "a&lt;b" in escaped and "&lt;x&gt;" in escaped
+
+
+def test_adjoint_trace_needs_an_output():
+    t = ad.trace(lambda x: 3.0, 1.0)
+    with pytest.raises(ValueError, match="does not depend"):
+        viz.adjoint_trace(t)
+
+
+# ------------------------------------------------------------------ plot_matrix
+
+def test_plot_matrix_labels_and_values():
+    A = np.array([[1.0, -2.0, 0.0], [0.0, 1.0, 3.0], [0.0, 0.0, 1.0]])
+    labels = ["z1", "z2", "z3"]
+    fig = viz.plot_matrix(A, row_labels=labels, col_labels=["λ1", "λ2", "λ3"],
+                          title="A")
+    try:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_yticklabels()] == labels
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["λ1", "λ2", "λ3"]
+        written = sorted(t.get_text() for t in ax.texts)
+        assert written == sorted(["1", "-2", "1", "3", "1"])  # nonzeros only
+        shown = ax.images[0].get_array()
+        assert np.ma.count_masked(shown) == 4  # the zeros are left blank
+        assert ax.get_title() == "A"
+    finally:
+        plt.close(fig)
+
+
+def test_plot_matrix_pattern_and_given_axes():
+    fig, ax = plt.subplots()
+    try:
+        out = viz.plot_matrix(np.triu(np.ones((20, 20))), labels=[f"z{i}" for i in range(20)],
+                              values=False, ax=ax)
+        assert out is fig
+        pattern = np.asarray(ax.images[0].get_array())
+        assert pattern.sum() == 20 * 21 / 2 and not ax.texts
+    finally:
+        plt.close(fig)
+
+
+def test_plot_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match="2-D"):
+        viz.plot_matrix(np.ones(3))
+    with pytest.raises(ValueError, match="2 row labels for 3 rows"):
+        viz.plot_matrix(np.eye(3), row_labels=["a", "b"])

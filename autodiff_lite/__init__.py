@@ -13,11 +13,13 @@ from .forward import Dual
 from .numerical import check_grads
 from .reverse import Box, Node, Tape
 from .rules import RULES
+from . import lagrangian
+from .implicit import fixed_point
 from . import viz
 
 __all__ = [
     "Box", "Dual", "Node", "Primitive", "RULES", "Tape", "check_grads", "derivative",
     "grad", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "primal", "trace",
-    "value_and_grad", "vjp", "viz",
+    "value_and_grad", "vjp", "viz", "lagrangian", "fixed_point",
 ]
 __version__ = "0.1.0"

@@ -78,9 +78,14 @@ def _input_name(i: int, names: Sequence[str] | None, n_inputs: int,
     return "x" + mark + (str(i + 1).translate(_SUBSCRIPT) if n_inputs > 1 else "")
 
 
+def _record(tape: Tape, k: int) -> tuple:
+    """Node k as (primitive, argument values, parent indices, value, params)."""
+    return tape.ops[k], tape.args[k], tape.parents[k], tape.values[k], tape.params[k]
+
+
 def _expression(tape: Tape, k: int) -> str:
     """Right-hand side of node k: 'ln v₋₁', 'v₋₁ × v₀', '4 × v₃', 'sum(v₀)'."""
-    prim, args, parents, _, params = tape.records[k]
+    prim, args, parents, _, params = _record(tape, k)
     n = len(tape.inputs)
     terms = [node_name(p, n) if p >= 0 else _constant(a) for a, p in zip(args, parents)]
     if prim.name in _INFIX and len(terms) == 2:
@@ -102,7 +107,7 @@ def local_partials(tape: Tape, k: int) -> list[tuple[int, float | None]]:
     cotangent; it is a number only when node k and the argument are scalars
     (None otherwise: a Jacobian, which the pictures show as a shape).
     """
-    prim, args, parents, z, params = tape.records[k]
+    prim, args, parents, z, params = _record(tape, k)
     if prim is None:
         return []
     out = []
@@ -120,7 +125,7 @@ def _default_direction(tape: Tape) -> list[Any]:
     """ẋ = e_1: the first input's first entry moves, everything else stays."""
     direction = []
     for i, j in enumerate(tape.inputs):
-        t = np.zeros(shape(tape.records[j][3]))
+        t = np.zeros(shape(tape.values[j]))
         if i == 0:
             t.reshape(-1)[:1] = 1.0
         direction.append(float(t) if t.ndim == 0 else t)
@@ -137,11 +142,11 @@ def forward_tangents(tape: Tape, direction: Sequence[Any] | None = None) -> list
     if len(direction) != len(tape.inputs):
         raise ValueError(f"direction has {len(direction)} entries but the tape has "
                          f"{len(tape.inputs)} inputs; give one tangent per input")
-    tangents: list[Any] = [None] * len(tape.records)
+    tangents: list[Any] = [None] * len(tape)
     for j, t in zip(tape.inputs, direction):
-        if shape(t) != shape(tape.records[j][3]):
+        if shape(t) != shape(tape.values[j]):
             raise ValueError(f"the tangent of input node {j} has shape {shape(t)} but "
-                             f"the input has shape {shape(tape.records[j][3])}")
+                             f"the input has shape {shape(tape.values[j])}")
         tangents[j] = float(t) if np.ndim(t) == 0 else np.asarray(t, dtype=float)
     for k, (prim, args, parents, z, params) in enumerate(tape.records):
         if prim is None:
@@ -194,7 +199,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
     dot = graphviz.Digraph("tape", graph_attr={"rankdir": rankdir},
                            node_attr={"fontsize": "11"}, edge_attr={"fontsize": "10"})
     group = "elided"
-    for k, (prim, _, _, value, _) in enumerate(tape.records):
+    for k, (prim, value) in enumerate(zip(tape.ops, tape.values)):
         if k in hidden:
             continue
         name = node_name(k, n_in)
@@ -213,7 +218,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
         dot.node(group, label=f"… {len(hidden)} nodes …", **ELIDED_STYLE)
 
     seen: set[tuple[str, str]] = set()
-    for k in range(len(tape.records)):
+    for k in range(len(tape)):
         for j, partial in local_partials(tape, k):
             head = group if k in hidden else f"n{k}"
             tail = group if j in hidden else f"n{j}"
@@ -223,7 +228,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
                 seen.add((tail, head))
                 dot.edge(tail, head, style="dashed")
                 continue
-            value = tape.records[j][3]
+            value = tape.values[j]
             label = fmt(partial, digits) if partial is not None else str(shape(value))
             dot.edge(tail, head, label=label)
     return dot
@@ -231,7 +236,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
 
 def _hidden_range(tape: Tape, max_nodes: int) -> range:
     """Indices collapsed into the "… k nodes …" box (empty when the tape fits)."""
-    total = len(tape.records)
+    total = len(tape)
     if total <= max_nodes:
         return range(0)
     start = max(tape.inputs, default=-1) + 1
@@ -288,7 +293,7 @@ def primal_trace(tape: Tape, input_names: Sequence[str] | None = None,
     """The forward primal trace: v_{1-n} = x_1, ..., v_k = op(...), y = v_last."""
     n_in = len(tape.inputs)
     rows = []
-    for k, (prim, _, _, value, _) in enumerate(tape.records):
+    for k, (prim, value) in enumerate(zip(tape.ops, tape.values)):
         name = node_name(k, n_in)
         if prim is None:
             formula = _input_name(tape.inputs.index(k), input_names, n_in)
@@ -321,7 +326,7 @@ def tangent_trace(tape: Tape, direction: Sequence[Any] | None = None,
     tangents = forward_tangents(tape, direction)
     n_in = len(tape.inputs)
     rows = []
-    for k, (prim, _, _, _, _) in enumerate(tape.records):
+    for k, prim in enumerate(tape.ops):
         name = node_name(k, n_in, _DOT)
         if prim is None:
             x = _input_name(tape.inputs.index(k), input_names, n_in, _DOT)
@@ -348,7 +353,7 @@ def adjoint_trace(tape: Tape, seed: Any = 1.0, input_names: Sequence[str] | None
     adjoints = tape.backward(seed)
     n_in = len(tape.inputs)
     children: dict[int, list[tuple[int, float | None]]] = {}
-    for k in range(len(tape.records)):
+    for k in range(len(tape)):
         for j, p in local_partials(tape, k):
             children.setdefault(j, []).append((k, p))
     rows = []

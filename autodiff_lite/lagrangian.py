@@ -65,7 +65,7 @@ def offsets(tape: Tape) -> np.ndarray:
 
     Node k owns variables offsets[k] ... offsets[k + 1] - 1, in row-major order.
     """
-    sizes = [int(np.prod(shape(r[3]))) for r in tape.records]
+    sizes = [int(np.prod(shape(v))) for v in tape.values]
     return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
 
 
@@ -104,7 +104,8 @@ def _triplets(tape: Tape) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     rows: list[Any] = [np.arange(n)]
     cols: list[Any] = [np.arange(n)]
     vals: list[Any] = [np.full(n, -1.0)]
-    for k, (prim, args, parents, z, params) in enumerate(tape.records):
+    columns = zip(tape.ops, tape.args, tape.parents, tape.values, tape.params)
+    for k, (prim, args, parents, z, params) in enumerate(columns):
         if prim is None:
             continue  # an input: z_k = x_k uses no variable
         scalar_out = not shape(z)
@@ -319,9 +320,9 @@ def multipliers_by_node(tape: Tape, lam: np.ndarray) -> list[Any]:
     """Split the vector λ into one value per node, shaped like the node (float if scalar)."""
     off = offsets(tape)
     out = []
-    for k, r in enumerate(tape.records):
+    for k, v in enumerate(tape.values):
         piece = lam[off[k]:off[k + 1]]
-        s = shape(r[3])
+        s = shape(v)
         out.append(piece.reshape(s) if s else float(piece[0]))
     return out
 
@@ -333,12 +334,13 @@ def constraint_residuals(tape: Tape) -> np.ndarray:
     so a tape whose values were tampered with shows a nonzero residual.
     """
     parts = []
-    records = tape.records
-    for prim, args, parents, z, params in records:
+    values = tape.values
+    for prim, args, parents, z, params in zip(tape.ops, tape.args, tape.parents,
+                                              values, tape.params):
         if prim is None:
             parts.append(np.zeros(int(np.prod(shape(z)))))
             continue
-        vals = [records[j][3] if j >= 0 else a for a, j in zip(args, parents)]
+        vals = [values[j] if j >= 0 else a for a, j in zip(args, parents)]
         f = prim.impl(*vals, **params)
         parts.append(np.ravel(np.asarray(z, dtype=float) - np.asarray(f, dtype=float)))
     return np.concatenate(parts) if parts else np.zeros(0)

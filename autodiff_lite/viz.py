@@ -59,9 +59,10 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def _constant(c: Any) -> str:
-    """A constant argument, written as short as it reads (4, 0.5, array(3,))."""
+    """A constant argument, written as short as it reads: 4, 0.5, (-2), const(3,)."""
     if np.ndim(c) == 0:
-        return f"{float(c):.6g}"
+        text = f"{float(c):.6g}"
+        return f"({text})" if text.startswith("-") else text
     return f"const{np.shape(c)}"
 
 

@@ -291,3 +291,8 @@ def test_plot_matrix_rejects_bad_input():
         viz.plot_matrix(np.ones(3))
     with pytest.raises(ValueError, match="2 row labels for 3 rows"):
         viz.plot_matrix(np.eye(3), row_labels=["a", "b"])
+
+
+def test_negative_constants_are_parenthesised():
+    t = ad.trace(lambda x: x + -2.0, 1.0)
+    assert viz.primal_trace(t).rows[1][1] == "v₀ + (-2)"

@@ -97,8 +97,8 @@ def _compare(what: str, numeric: Any, auto: Any, atol: float, rtol: float) -> No
         worst = int(np.argmax(err - bound)) if err.size else 0
         raise AssertionError(
             f"check_grads: {what} disagrees with central differences.\n"
-            f"  finite differences: {numeric.reshape(-1)[worst]!r}\n"
-            f"  autodiff:           {auto.reshape(-1)[worst]!r}\n"
+            f"  finite differences: {float(numeric.reshape(-1)[worst])!r}\n"
+            f"  autodiff:           {float(auto.reshape(-1)[worst])!r}\n"
             f"  absolute error {err.reshape(-1)[worst]:.3g} > tolerance "
             f"{bound.reshape(-1)[worst]:.3g} (atol={atol:g}, rtol={rtol:g})")
 

@@ -1,0 +1,137 @@
+"""Forward and reverse engines: tapes, idempotent backward, deep graphs, constants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+
+pytestmark = pytest.mark.library
+
+
+def seed004(x1, x2):
+    return anp.log(x1) + x1 * x2 - anp.sin(x2)
+
+
+def test_tape_is_a_wengert_list_inputs_first_in_execution_order() -> None:
+    tape = ad.trace(seed004, 2.0, 5.0)
+    assert [(n.op, n.parents) for n in tape.nodes] == [
+        ("input", ()), ("input", ()), ("log", (0,)), ("multiply", (0, 1)),
+        ("add", (2, 3)), ("sin", (1,)), ("subtract", (4, 5))]
+    assert tape.inputs == [0, 1] and tape.output == 6
+    assert [n.index for n in tape.nodes] == list(range(7))
+
+
+def test_backward_is_idempotent_and_equals_grad() -> None:
+    tape = ad.trace(seed004, 2.0, 5.0)
+    first = tape.backward()
+    second = tape.backward()
+    assert first == second
+    assert first[:2] == list(ad.grad(seed004, argnums=(0, 1))(2.0, 5.0))
+    assert first[-1] == 1.0
+
+
+def test_backward_with_a_seed_scales_every_adjoint() -> None:
+    tape = ad.trace(seed004, 2.0, 5.0)
+    assert tape.backward(3.0) == pytest.approx([3.0 * a for a in tape.backward()], rel=1e-15)
+
+
+def test_vjp_function_can_be_called_again_without_accumulating() -> None:
+    out, pullback = ad.vjp(lambda x: anp.sin(x) * x, np.array([0.5, 1.5]))
+    u = np.array([1.0, -2.0])
+    np.testing.assert_array_equal(pullback(u)[0], pullback(u)[0])
+
+
+def test_constants_are_never_nodes() -> None:
+    c = np.array([1.0, 2.0, 3.0])
+    tape = ad.trace(lambda x: anp.sum(x * c + 4.0), np.ones(3))
+    assert [n.op for n in tape.nodes] == ["input", "multiply", "add", "sum"]
+    assert all(p in range(len(tape)) for n in tape.nodes for p in n.parents)
+    assert tape.nodes[1].parents == (0,)  # c is not a parent
+
+
+def test_function_that_ignores_its_input_has_zero_gradient() -> None:
+    assert ad.grad(lambda x: 3.0)(1.0) == 0.0
+    g = ad.grad(lambda x, y: anp.sum(y * y), argnums=0)(np.ones(2), np.ones(3))
+    np.testing.assert_array_equal(g, np.zeros(2))
+
+
+def test_unused_branch_and_data_dependent_control_flow() -> None:
+    def f(x):
+        return x * x if x > 0 else -x
+    assert ad.grad(f)(2.0) == 4.0
+    assert ad.grad(f)(-1.0) == -1.0
+    assert ad.derivative(f)(-1.0) == -1.0
+
+
+def test_sign_is_a_constant_so_it_records_no_node() -> None:
+    tape = ad.trace(lambda x: x * anp.sign(x), -2.0)
+    assert [n.op for n in tape.nodes] == ["input", "multiply"]
+
+
+def test_broadcast_gradient_is_summed_back_to_the_input_shape() -> None:
+    x = np.array([[1.0], [2.0], [3.0]])
+    y = np.array([1.0, 10.0, 100.0, 1000.0])
+    gx, gy = ad.grad(lambda x, y: anp.sum(x * y), argnums=(0, 1))(x, y)
+    np.testing.assert_array_equal(gx, np.full((3, 1), y.sum()))
+    np.testing.assert_array_equal(gy, np.full(4, x.sum()))
+
+
+def test_float_in_float_out_and_int_inputs_are_promoted() -> None:
+    assert type(ad.grad(anp.sin)(1.0)) is float
+    assert type(ad.grad(anp.sin)(1)) is float
+    assert type(ad.derivative(anp.exp)(0.0)) is float
+    assert ad.grad(lambda x: anp.sum(x * x))([1, 2]).dtype == np.float64
+
+
+@pytest.mark.slow
+def test_a_chain_of_a_million_operations_differentiates() -> None:
+    n, a = 10**6, 1.0000001
+
+    def chain(x):
+        for _ in range(n):
+            x = x * a
+        return x
+
+    assert math.isclose(ad.grad(chain)(1.0), a ** n, rel_tol=1e-9)
+
+
+def test_dual_numbers_by_hand() -> None:
+    x = ad.Dual(2.0, 1.0)
+    y = x * x + 3.0 * x
+    assert (y.primal, y.tangent) == (10.0, 7.0)
+    eps = ad.Dual(0.0, 1.0)
+    assert (eps * eps).tangent == 0.0  # ε² = 0
+    z = anp.sin(ad.Dual(1.0, 1.0))
+    assert (z.primal, z.tangent) == (math.sin(1.0), math.cos(1.0))
+    with pytest.raises(ValueError, match="shape"):
+        ad.Dual(np.ones(2), 1.0)
+
+
+def test_jvp_gives_a_column_and_jacobians_agree() -> None:
+    rng = np.random.default_rng(1)
+    w = rng.standard_normal((2, 3))
+
+    def f(x):
+        return anp.tanh(w @ x) * anp.sum(x)
+
+    x = rng.standard_normal(3)
+    jf, jr = ad.jacfwd(f)(x), ad.jacrev(f)(x)
+    assert jf.shape == jr.shape == (2, 3)
+    np.testing.assert_allclose(jf, jr, rtol=1e-12)
+    np.testing.assert_allclose(jf, ad.numerical.numerical_jacobian(f, x), atol=1e-8)
+    e1 = np.array([0.0, 1.0, 0.0])
+    np.testing.assert_allclose(ad.jvp(f, (x,), (e1,))[1], jf[:, 1], rtol=1e-12)
+    u = np.array([1.0, -1.0])
+    np.testing.assert_allclose(ad.vjp(f, x)[1](u)[0], u @ jf, rtol=1e-12)
+
+
+def test_jacobian_shape_is_output_shape_then_input_shape() -> None:
+    x = np.ones((2, 2))
+    assert ad.jacrev(lambda x: x * 2.0)(x).shape == (2, 2, 2, 2)
+    assert ad.jacfwd(lambda x: anp.sum(x, axis=0))(x).shape == (2, 2, 2)
+    assert ad.jacrev(lambda x: x * x)(3.0) == 6.0

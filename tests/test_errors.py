@@ -1,0 +1,105 @@
+"""Wrong use gets an error that says what to do instead; domain edges follow NumPy."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+
+pytestmark = pytest.mark.library
+
+
+def test_grad_of_a_non_scalar_output_suggests_jacrev_or_vjp() -> None:
+    with pytest.raises(TypeError, match=r"scalar output.*shape \(3,\).*jacrev.*vjp"):
+        ad.grad(lambda x: x * 2.0)(np.ones(3))
+
+
+def test_float_of_a_traced_value_suggests_primal() -> None:
+    with pytest.raises(TypeError, match=r"float\(\).*autodiff_lite.primal"):
+        ad.grad(lambda x: float(x) * 2.0)(1.0)
+
+
+def test_primal_reads_the_number_without_differentiating() -> None:
+    assert ad.grad(lambda x: ad.primal(x) * x)(3.0) == 3.0
+
+
+def test_in_place_assignment_into_a_traced_array() -> None:
+    def f(x):
+        x[0] = 0.0
+        return anp.sum(x)
+    with pytest.raises(TypeError, match="in-place assignment.*anp.where"):
+        ad.grad(f)(np.ones(3))
+
+
+def test_numpy_function_on_a_traced_value_points_to_anp() -> None:
+    with pytest.raises(TypeError, match=r"numpy.sin.*anp.sin"):
+        ad.grad(lambda x: np.sin(x))(1.0)
+    with pytest.raises(TypeError, match=r"no differentiation rule"):
+        ad.grad(lambda x: np.linalg.det(x))(np.eye(2))
+    with pytest.raises(TypeError, match="drop its derivative"):
+        ad.grad(lambda x: np.asarray(x).sum())(np.ones(2))
+
+
+def test_numpy_operands_on_the_left_still_differentiate() -> None:
+    c = np.array([1.0, 2.0])
+    assert ad.grad(lambda x: anp.sum(c * x + c - x))(np.ones(2)).tolist() == [0.0, 1.0]
+    assert ad.grad(lambda x: np.float64(3.0) * x)(1.0) == 3.0
+
+
+def test_unsupported_anp_name_lists_what_exists() -> None:
+    with pytest.raises(AttributeError, match=r"no derivative rule.*Available: .*tanh"):
+        anp.arctan2  # noqa: B018
+
+
+@pytest.mark.parametrize("argnums, error, message", [
+    (2, ValueError, "argnums=2 but the function was called with 2"),
+    (-3, ValueError, "counts positional arguments"),
+    ("x", TypeError, "argnums must be an int or a tuple of ints"),
+    ((), TypeError, "argnums must be"),
+])
+def test_bad_argnums(argnums, error, message) -> None:
+    with pytest.raises(error, match=message):
+        ad.grad(lambda x, y: x * y, argnums=argnums)(1.0, 2.0)
+
+
+def test_shape_mismatches() -> None:
+    with pytest.raises(ValueError, match=r"tangent 0 has shape \(2,\) but primal 0"):
+        ad.jvp(anp.sin, (np.ones(3),), (np.ones(2),))
+    _, pullback = ad.vjp(anp.sin, np.ones(3))
+    with pytest.raises(ValueError, match=r"cotangent has shape \(2,\).*\(3,\)"):
+        pullback(np.ones(2))
+    with pytest.raises(ValueError, match="broadcast"):
+        ad.grad(lambda x: anp.sum(x + np.ones(2)))(np.ones(3))
+    with pytest.raises(ValueError, match=r"cannot reshape.*\(2, 3\)"):
+        ad.grad(lambda x: anp.sum(anp.reshape(x, (4,))))(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="derivative is for a scalar x.*jacfwd"):
+        ad.derivative(anp.sin)(np.ones(2))
+    with pytest.raises(TypeError, match="must be tuples"):
+        ad.jvp(anp.sin, 1.0, 1.0)
+    with pytest.raises(ValueError, match="matmul: scalars"):
+        anp.matmul(2.0, np.ones(2))
+
+
+def test_inputs_that_are_not_numbers() -> None:
+    with pytest.raises(TypeError, match="str; autodiff_lite differentiates"):
+        ad.grad(lambda x: x)("1.0")
+    with pytest.raises(TypeError, match="bool"):
+        ad.grad(lambda x: x)(True)
+
+
+def test_domain_edges_follow_numpy() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert math.isnan(ad.grad(lambda x: anp.log(x) * 0.0 + x)(1.0) * anp.log(-1.0))
+        assert anp.log(0.0) == -math.inf
+        assert ad.grad(anp.sqrt)(0.0) == math.inf  # infinite slope at 0
+        assert ad.grad(lambda x: 1.0 / x)(0.0) == -math.inf
+        assert math.isnan(anp.power(-8.0, 1.0 / 3.0))  # NumPy: nan, not a complex
+    assert any(issubclass(w.category, RuntimeWarning) for w in caught)
+    assert ad.grad(anp.abs)(0.0) == 0.0  # the kink gets the average of its slopes
+    assert ad.grad(lambda x: anp.maximum(x, 1.0))(1.0) == 0.5

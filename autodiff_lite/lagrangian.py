@@ -414,7 +414,8 @@ def cyclic_adjoints(g: Callable[[Any, Any], Any], z: Any, x: Any,
     Gz = np.asarray(jacfwd(g, 0)(z, x), dtype=float).reshape(m, m)
     A = -Gz.T
     b = np.zeros(m)
-    b[np.ravel_multi_index(output, np.shape(z)) if np.shape(z) else 0] = -1.0
+    index = (output,) if isinstance(output, (int, np.integer)) else tuple(output)
+    b[np.ravel_multi_index(index, np.shape(z)) if np.shape(z) else 0] = -1.0
     lam = solve(A, b, method="general")
     lam_shaped = lam.reshape(np.shape(z)) if np.shape(z) else float(lam[0])
     (gx,) = vjp(lambda xx: g(z, xx), x)[1](lam_shaped)

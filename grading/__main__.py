@@ -1,25 +1,102 @@
-"""Command line of the grading package: ``autodiff-grade`` or ``python -m grading``."""
+"""Command line of the instructor pipeline: ``autodiff-grade`` or ``python -m grading``.
+
+Exit status: 0 when every step succeeded and every submission was graded, 1 when
+a step failed or some submission could not be graded (the summary says which
+and why), 2 for a usage error.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-USAGE = """\
-usage: autodiff-grade COMMAND [ARGS...]
+from .pipeline import NOT_GRADABLE, Course, PipelineError, format_summary
 
-No command is available yet. The instructor commands (release, collect,
-autograde, feedback, export grades) will come with the instructor pipeline.
-"""
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="autodiff-grade",
+        description="Release, autograde, return feedback and export grades for the "
+                    "autodiff-course nbgrader course.")
+    p.add_argument("--course-root", type=Path, default=None,
+                   help="the course folder holding nbgrader_config.py and source/ "
+                        "(default: the repository's course/)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_assignments(name: str, text: str) -> argparse.ArgumentParser:
+        q = sub.add_parser(name, help=text, description=text)
+        q.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                       help="assignment ids (default: all in source/)")
+        return q
+
+    q = with_assignments("release", "generate the student versions into release/")
+    q.add_argument("--exchange", action="store_true",
+                   help="also copy them into the exchange for students to fetch")
+    with_assignments("collect", "collect submissions from the exchange into submitted/")
+    q = with_assignments("autograde", "run and score the submissions in submitted/")
+    q.add_argument("--student", help="only this student")
+    q.add_argument("--timeout", type=int, default=None,
+                   help="seconds per cell (default: Execute.timeout of the course config)")
+    q = with_assignments("feedback", "write feedback HTML into feedback/")
+    q.add_argument("--student", help="only this student")
+    q = sub.add_parser("export", help="write all grades to a CSV file")
+    q.add_argument("--output", "-o", type=Path, default=Path("grades.csv"),
+                   help="the CSV file to write (default: grades.csv)")
+    sub.add_parser("summary", help="print a table per assignment")
+    return p
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one command; return the exit status."""
+    course = Course(args.course_root, timeout=getattr(args, "timeout", None),
+                    progress=_say)
+    names = getattr(args, "assignments", None) or course.assignments()
+    status = 0
+    if args.command == "release":
+        for a in names:
+            course.release(a)
+            if args.exchange:
+                course.release_to_exchange(a)
+    elif args.command == "collect":
+        for a in names:
+            course.collect(a)
+    elif args.command == "autograde":
+        _say(f"autograding {', '.join(names)} in {course.root} "
+             f"(at most {course.timeout} s per cell)")
+        for a in names:
+            outcomes = course.autograde(a, args.student)
+            if any(o.status == NOT_GRADABLE for o in outcomes):
+                status = 1
+            if not outcomes:
+                _say(f"{a}: no submissions in {course.root / 'submitted'}")
+        _say(format_summary([r for r in course.summary() if r["assignment"] in names]))
+    elif args.command == "feedback":
+        for a in names:
+            course.feedback(a, args.student)
+    elif args.command == "export":
+        n = course.export(args.output)
+        _say(f"wrote {n} rows to {args.output}")
+    elif args.command == "summary":
+        table = course.summary()
+        _say(format_summary(table))
+        status = 1 if any(r["not_gradable"] for r in table) else 0
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the usage message to stderr and return 2: nothing is implemented yet."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args:
-        print(f"autodiff-grade: unknown command: {args[0]}", file=sys.stderr)
-    print(USAGE, end="", file=sys.stderr)
-    return 2
+    """Entry point of `autodiff-grade` and `python -m grading`."""
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return run(args)
+    except PipelineError as err:
+        print(f"autodiff-grade: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,22 @@
+"""The checks that autograder test cells call, one module per assignment.
+
+Each check computes its expected values with the reference library
+(`autodiff_lite`) on inputs drawn from `seed`, calls the student's code with the
+reference blocked, and raises AssertionError with a teacher's message when
+something is wrong. On success it returns a one-line summary.
+"""
+
+from .forward import (check_dual_arithmetic, check_dual_functions, check_derivative,
+                      check_difference, check_jacobian, check_jvp, check_step_choice)
+
+__all__ = [
+    "check_derivative", "check_difference", "check_dual_arithmetic",
+    "check_dual_functions", "check_jacobian", "check_jvp", "check_step_choice",
+]
+
+import sys
+
+from .. import compare, guard, sandbox
+from . import _common, forward
+
+guard.snapshot(sys.modules[__name__], compare, sandbox, _common, forward)

@@ -1,0 +1,44 @@
+"""What every check shares: seeded inputs, readable numbers, the guard."""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import guard
+
+
+def check(fn: Callable[..., str]) -> Callable[..., str]:
+    """Mark a check: it first undoes any monkeypatching done by answer cells."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> str:
+        guard.restore()
+        return fn(*args, **kwargs)
+
+    return run
+
+
+def rng(seed: int) -> np.random.Generator:
+    """The random inputs of one test: visible and hidden tests pass different seeds."""
+    return np.random.default_rng(seed)
+
+
+def num(x: Any) -> str:
+    """A float as a person writes it (enough digits to reproduce the input)."""
+    if isinstance(x, np.ndarray):
+        return np.array2string(x, precision=4, separator=", ")
+    return f"{float(x):.6g}"
+
+
+def namespace(ops: Any, needed: tuple[str, ...], what: str) -> SimpleNamespace:
+    """Student functions as `m.exp`, `m.log`, ... from a dict or a namespace."""
+    get = ops.get if isinstance(ops, dict) else (lambda n: getattr(ops, n, None))
+    missing = [n for n in needed if not callable(get(n))]
+    if missing:
+        raise AssertionError(f"{what} needs your functions {', '.join(missing)}; "
+                             "define them in the answer cells above and run them")
+    return SimpleNamespace(**{n: get(n) for n in needed})

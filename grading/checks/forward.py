@@ -1,0 +1,226 @@
+"""Checks for forward mode (ps1): finite differences, dual numbers, JVPs, Jacobians."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from autodiff_lite.numerical import central_difference as ref_central
+from autodiff_lite.numerical import forward_difference as ref_forward
+
+from .. import problems
+from ..compare import assert_close, assert_equal_int
+from ..sandbox import call_student
+from ._common import check, namespace, num, rng
+
+ELEMENTARY = ("exp", "log", "sin", "cos")
+
+
+@check
+def check_difference(student: Any, method: str, seed: int) -> str:
+    """`student(f, x, h)` must be the forward or central difference quotient."""
+    reference = {"forward": ref_forward, "central": ref_central}[method]
+    r = rng(seed)
+    for name, fn in problems.SCALAR.items():
+        x = float(r.uniform(0.5, 3.0))
+        for h in (1e-2, 1e-3):
+            def f(t: float, fn: Any = fn) -> float:
+                return fn(np, t)
+            # A representable step, so that x + h - x == h for both sides.
+            h = (x + h) - x
+            expected = reference(f, x, h)
+            got = call_student(student, f, x, h, name=f"{method}_difference",
+                               task=f"the {method} difference",
+                               shown=f"f(x) = {name}, x = {num(x)}, h = {h:.0e}")
+            assert_close(got, expected, f"{method}_difference for f(x) = {name} at "
+                         f"x = {num(x)} with h = {h:.0e}", rtol=1e-7, atol=1e-10)
+    return f"{method}_difference matches the difference quotient"
+
+
+@check
+def check_step_choice(student: Any, method: str, seed: int) -> str:
+    """With its default step, `student(f, x)` must be nearly as accurate as possible.
+
+    The best step balances truncation and round-off error; a good choice reaches a
+    relative error near 1e-8 (forward) or 1e-10 (central). The bar is set a
+    hundred times looser than that, and far tighter than a careless h = 1e-3 or
+    h = 1e-12 reaches.
+    """
+    tol = {"forward": 1e-6, "central": 1e-8}[method]
+    r = rng(seed)
+    for name, fn in problems.SCALAR.items():
+        for low, high in ((0.5, 3.0), (3.0, 8.0)):
+            x = float(r.uniform(low, high))
+            exact = ad.derivative(lambda t, fn=fn: fn(anp, t))(x)
+
+            def f(t: float, fn: Any = fn) -> float:
+                return fn(np, t)
+            got = call_student(student, f, x, name=f"{method}_difference",
+                               task=f"the {method} difference with a good step",
+                               shown=f"f(x) = {name}, x = {num(x)}")
+            # Near a zero of f' a relative bar is meaningless: allow tol·|f(x)|.
+            assert_close(got, exact, f"{method}_difference(f, x) with your default "
+                         f"step for f(x) = {name} at x = {num(x)}; the step is too "
+                         "large (truncation) or too small (round-off)",
+                         rtol=tol, atol=tol * max(1.0, abs(f(x))))
+    return f"your default step makes the {method} difference accurate"
+
+
+_BINARY = {
+    "a + b": lambda a, b: a + b, "a - b": lambda a, b: a - b,
+    "a * b": lambda a, b: a * b, "a / b": lambda a, b: a / b,
+}
+_WITH_FLOAT = {
+    "a + c": lambda a, c: a + c, "c + a": lambda a, c: c + a,
+    "a - c": lambda a, c: a - c, "c - a": lambda a, c: c - a,
+    "a * c": lambda a, c: a * c, "c * a": lambda a, c: c * a,
+    "a / c": lambda a, c: a / c, "c / a": lambda a, c: c / a,
+    "a ** c": lambda a, c: a ** c, "-a": lambda a, c: -a,
+}
+
+
+def _dual_parts(value: Any, what: str) -> tuple[Any, Any]:
+    if not (hasattr(value, "primal") and hasattr(value, "tangent")):
+        raise AssertionError(f"{what}: expected a Dual (with .primal and .tangent), "
+                             f"got {type(value).__name__}: {value!r}")
+    return value.primal, value.tangent
+
+
+@check
+def check_dual_arithmetic(Dual: Any, seed: int) -> str:
+    """Dual numbers must add, subtract, multiply, divide, negate and take powers."""
+    r = rng(seed)
+    cases: list[tuple[str, Any, int]] = [(k, f, 2) for k, f in _BINARY.items()]
+    cases += [(k, f, 1) for k, f in _WITH_FLOAT.items()]
+    for expr, op, n_duals in cases:
+        a, da, b, db = (float(v) for v in r.uniform(0.5, 3.0, size=4))
+        if n_duals == 2:
+            out, tangent = ad.jvp(op, (a, b), (da, db))
+            shown = f"a = Dual({num(a)}, {num(da)}), b = Dual({num(b)}, {num(db)})"
+            got = call_student(lambda: op(Dual(a, da), Dual(b, db)), name=expr,
+                               task="dual-number arithmetic", shown=shown)
+        else:
+            out, tangent = ad.jvp(lambda t: op(t, b), (a,), (da,))
+            shown = f"a = Dual({num(a)}, {num(da)}), c = {num(b)}"
+            got = call_student(lambda: op(Dual(a, da), b), name=expr,
+                               task="dual-number arithmetic", shown=shown)
+        p, t = _dual_parts(got, f"{expr} with {shown}")
+        assert_close(p, out, f"the primal of {expr} with {shown}")
+        assert_close(t, tangent, f"the tangent of {expr} with {shown}")
+    return "Dual arithmetic is right (+, -, *, /, **, unary -)"
+
+
+@check
+def check_dual_functions(ops: Any, Dual: Any, seed: int) -> str:
+    """exp, log, sin and cos must accept floats and Duals (with the right tangent)."""
+    m = namespace(ops, ELEMENTARY, "this check")
+    r = rng(seed)
+    for name in ELEMENTARY:
+        x, dx = (float(v) for v in r.uniform(0.3, 3.0, size=2))
+        mine, ref = getattr(m, name), getattr(anp, name)
+        value = call_student(mine, x, name=name, task=f"{name} for dual numbers",
+                             shown=f"the float {num(x)}")
+        assert_close(value, ref(x), f"{name}({num(x)}) on a plain float")
+        out, tangent = ad.jvp(ref, (x,), (dx,))
+        shown = f"Dual({num(x)}, {num(dx)})"
+        got = call_student(lambda: mine(Dual(x, dx)), name=name,
+                           task=f"{name} for dual numbers", shown=shown)
+        p, t = _dual_parts(got, f"{name}({shown})")
+        assert_close(p, out, f"the primal of {name}({shown})")
+        assert_close(t, tangent, f"the tangent of {name}({shown}), the rule "
+                     f"d{name}(x) = {name}'(x)·dx")
+    return "exp, log, sin and cos work on floats and on Duals"
+
+
+class _Recorder:
+    """Wraps a problem to remember which kinds of values it was evaluated on."""
+
+    def __init__(self, fn: Any, m: Any) -> None:
+        self.fn, self.m, self.calls = fn, m, []
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls.append(args)
+        return self.fn(self.m, *args)
+
+    def plain_numbers_only(self) -> bool:
+        flat = [a for args in self.calls for x in args
+                for a in (x if isinstance(x, (list, tuple)) else [x])]
+        return bool(flat) and all(isinstance(a, (int, float, np.number)) for a in flat)
+
+
+def _not_finite_differences(rec: _Recorder, name: str) -> None:
+    if rec.plain_numbers_only():
+        raise AssertionError(f"your {name} evaluated f only at plain numbers "
+                             f"({len(rec.calls)} call(s)): that is numerical "
+                             "differentiation. Forward mode evaluates f on dual numbers.")
+
+
+@check
+def check_derivative(derivative: Any, ops: Any, seed: int, points: int = 2) -> str:
+    """`derivative(f)(x)` must be f'(x), exactly, by one pass with dual numbers."""
+    m = namespace(ops, ELEMENTARY, "check_derivative")
+    r = rng(seed)
+    for name, fn in problems.SCALAR.items():
+        for x in r.uniform(0.5, 3.0, size=points):
+            x = float(x)
+            expected = ad.derivative(lambda t, fn=fn: fn(anp, t))(x)
+            rec = _Recorder(fn, m)
+            got = call_student(lambda: derivative(rec)(x), name="derivative(f)(x)",
+                               task="forward mode", shown=f"f(x) = {name}, x = {num(x)}")
+            _not_finite_differences(rec, "derivative")
+            assert_close(got, expected, f"derivative(f)(x) for f(x) = {name} at "
+                         f"x = {num(x)}")
+    return "derivative(f)(x) is exact on every test function"
+
+
+@check
+def check_jvp(jvp: Any, ops: Any, seed: int, at: tuple[float, float] | None = None,
+              direction: tuple[float, float] | None = None) -> str:
+    """`jvp(f, (x1, x2), (v1, v2))` must return (f(x), J·v) for seed 004's f."""
+    m = namespace(ops, ELEMENTARY, "check_jvp")
+    r = rng(seed)
+    x = at if at is not None else tuple(float(v) for v in r.uniform(0.5, 5.0, size=2))
+    v = direction if direction is not None else tuple(float(t) for t in r.normal(size=2))
+    out, tangent = ad.jvp(lambda a, b: problems.seed004_f(anp, a, b), x, v)
+    rec = _Recorder(problems.seed004_f, m)
+    shown = f"f = ln x1 + x1*x2 - sin x2 at x = {x}, v = {v}"
+    got = call_student(lambda: jvp(rec, x, v), name="jvp", task="the JVP by forward mode",
+                       shown=shown)
+    _not_finite_differences(rec, "jvp")
+    if not (isinstance(got, tuple) and len(got) == 2):
+        raise AssertionError(f"jvp on {shown}: expected a pair (value, tangent), got "
+                             f"{type(got).__name__}: {got!r}")
+    assert_close(got[0], out, f"the value returned by jvp on {shown}")
+    assert_close(got[1], tangent, f"the directional derivative J·v returned by jvp on "
+                 f"{shown}")
+    assert_equal_int(len(rec.calls), 1, f"the number of times jvp evaluated f on {shown} "
+                     "(one forward pass)")
+    return "jvp returns f(x) and J·v in one forward pass"
+
+
+@check
+def check_jacobian(jacobian: Any, ops: Any, seed: int) -> str:
+    """`jacobian(f, x)` must be the k×n Jacobian, built from n forward passes."""
+    m = namespace(ops, ELEMENTARY, "check_jacobian")
+    r = rng(seed)
+    for name, fn in problems.VECTOR.items():
+        n = 3 if "x2" in name else 2
+        x = [float(v) for v in r.uniform(0.5, 3.0, size=n)]
+        k = len(fn(np, x))
+        expected = np.zeros((k, n))
+        for j in range(n):
+            e = tuple(1.0 if i == j else 0.0 for i in range(n))
+            _, col = ad.jvp(lambda *xs, fn=fn: anp.stack(fn(anp, list(xs))), tuple(x), e)
+            expected[:, j] = col
+        rec = _Recorder(fn, m)
+        shown = f"f(x) = {name} at x = {num(np.array(x))}"
+        got = call_student(lambda: jacobian(rec, x), name="jacobian",
+                           task="the Jacobian by forward mode", shown=shown)
+        _not_finite_differences(rec, "jacobian")
+        assert_close(got, expected, f"jacobian(f, x) for {shown} (shape: outputs × inputs)")
+        assert_equal_int(len(rec.calls), n, f"the number of forward passes jacobian made "
+                         f"for {shown} (one per input)")
+    return "jacobian is exact and uses one forward pass per input"

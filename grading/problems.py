@@ -1,0 +1,53 @@
+"""The functions the checks differentiate, written once for any set of operations.
+
+Each problem takes a namespace `m` of elementary functions (exp, log, sin, cos,
+tanh, sum) first: given `autodiff_lite.numpy` it is the reference, given a
+student's functions it exercises their implementation. Python operators do the
+arithmetic, so a student's `Dual` or `Var` class sees exactly the same program.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+Problem = Callable[..., Any]
+
+# Scalar functions of one variable, for `derivative`.
+SCALAR: dict[str, Problem] = {
+    "sin(x)*exp(x)": lambda m, x: m.sin(x) * m.exp(x),
+    "log(x*x + 1)/x": lambda m, x: m.log(x * x + 1.0) / x,
+    "cos(x)**3 - 2/x": lambda m, x: m.cos(x) ** 3 - 2.0 / x,
+    "x**0.5 * exp(-x)": lambda m, x: x ** 0.5 * m.exp(-x),
+    "1/(1 + exp(-3x)) - x": lambda m, x: 1.0 / (1.0 + m.exp(-3.0 * x)) - x,
+}
+
+
+def seed004_f(m: Any, x1: Any, x2: Any) -> Any:
+    """Liu's running example (seed 004): f(x1, x2) = ln x1 + x1·x2 − sin x2."""
+    return m.log(x1) + x1 * x2 - m.sin(x2)
+
+
+def seed000_f(m: Any, x: Any) -> Any:
+    """Vieira's program with intermediate variables (seed 000), after Domke."""
+    a = m.exp(x)
+    b = a * a
+    c = a + b
+    d = m.exp(c)
+    e = m.sin(c)
+    return d + e
+
+
+# Functions from R^n to R^k taking and returning lists, for Jacobians.
+VECTOR: dict[str, Problem] = {
+    "[ln x0 + x0 x1 - sin x1, x0 x1, exp(x1/x0)]": lambda m, x: [
+        seed004_f(m, x[0], x[1]), x[0] * x[1], m.exp(x[1] / x[0])],
+    "[x0 x1 x2, sin x0 + x1 cos x2]": lambda m, x: [
+        x[0] * x[1] * x[2], m.sin(x[0]) + x[1] * m.cos(x[2])],
+}
+
+
+def network_loss(m: Any, W1: Any, b1: Any, W2: Any, b2: Any, X: Any, Y: Any) -> Any:
+    """Squared error of a one-hidden-layer tanh network (biases broadcast over rows)."""
+    h = m.tanh(X @ W1 + b1)
+    r = h @ W2 + b2 - Y
+    return m.sum(r * r)

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import api
 from .core import Primitive, TracerBase, bind, primal, shape, zeros_like
-from .rules import RULES, register
+from .rules import RULES, _EveryArgument, register
 
 #: Default tolerance: stop when |F(z) - z| <= tol * max(1, |z|) (max norms).
 TOL = 1e-12
@@ -168,27 +168,17 @@ def _jvp_rule(i: int, t: Any, z: Any, *xs: Any, F: Callable, z0: Any, tol: float
 
 def _vjp_rule(i: int, g: Any, z: Any, *xs: Any, F: Callable, z0: Any, tol: float,
               max_iter: int, packed: bool) -> Any:
-    """(∂F/∂x_i)ᵀ w with (I - ∂F/∂z)ᵀ w = g: the cotangent of x_i from one of z*."""
+    """(∂F/∂x_i)ᵀ w with (I - ∂F/∂z)ᵀ w = g: the cotangent of x_i from one of z*.
+
+    The tape calls this rule once per argument, so with a tuple x the adjoint
+    system is solved once per entry of the tuple (simple, not the cheapest).
+    """
     w = _solve_tangent(F, z, xs, packed, g, True, tol, max_iter)
     return api.vjp(lambda xi: _call(F, z, _replace(xs, i, xi), packed), xs[i])[1](w)[0]
 
 
-class _PerArgument:
-    """A rule column for any number of arguments: entry i is `rule` bound to i."""
-
-    __slots__ = ("rule",)
-
-    def __init__(self, rule: Callable[..., Any]) -> None:
-        self.rule = rule
-
-    def __getitem__(self, i: int) -> Callable[..., Any]:
-        def rule_i(*args: Any, **params: Any) -> Any:
-            return self.rule(i, *args, **params)
-        return rule_i
-
-
 FIXED_POINT = RULES.get("fixed_point") or register(Primitive(
-    "fixed_point", _impl, _PerArgument(_jvp_rule), _PerArgument(_vjp_rule)))
+    "fixed_point", _impl, _EveryArgument(_jvp_rule), _EveryArgument(_vjp_rule)))
 
 
 def fixed_point(F: Callable[[Any, Any], Any], x: Any, z0: Any, tol: float = TOL,

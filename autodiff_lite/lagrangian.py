@@ -196,7 +196,8 @@ def is_upper_triangular(A: Any) -> bool:
     """True when every nonzero of A is on or above the diagonal."""
     if sp.issparse(A):
         C = A.tocoo()
-        return bool(np.all(C.row[C.data != 0] <= C.col[C.data != 0]))
+        stored = C.data != 0
+        return bool(np.all(C.row[stored] <= C.col[stored]))
     return bool(not np.any(np.tril(A, -1)))
 
 
@@ -346,14 +347,14 @@ def constraint_residuals(tape: Tape) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def residuals(tape: Tape, lam: Any, system_: tuple[Any, np.ndarray] | None = None,
+def residuals(tape: Tape, lam: Any, assembled: tuple[Any, np.ndarray] | None = None,
               seed: Any = None) -> Residuals:
     """Residuals of ∇_λ L = 0 and ∇_z L = 0 at the tape's values and multipliers `lam`.
 
-    Both vanish (to round-off) at the solution of `system`; pass `system_=(A, b)`
+    Both vanish (to round-off) at the solution of `system`; pass `assembled=(A, b)`
     to reuse an assembled system, and any other `lam` to see them not vanish.
     """
-    A, b = system(tape, seed=seed) if system_ is None else system_
+    A, b = system(tape, seed=seed) if assembled is None else assembled
     lam = np.asarray(lam, dtype=float)
     if lam.shape != b.shape:
         raise ValueError(f"lam has shape {lam.shape} but the tape has {b.shape[0]} "
@@ -374,7 +375,7 @@ def adjoints(f: Callable[..., Any], *args: Any, method: str = "backsub",
     by_node = multipliers_by_node(tape, lam)
     grads = tuple(by_node[i] for i in tape.inputs)
     return Adjoints(tape, A, b, lam, by_node, grads,
-                    residuals(tape, lam, system_=(A, b)))
+                    residuals(tape, lam, assembled=(A, b)))
 
 
 # --------------------------------------------------------- cyclic constraints

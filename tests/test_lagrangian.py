@@ -120,6 +120,15 @@ def dense_block(x):
     return layers[-1]
 
 
+def zoo(x, m):
+    """Most of the rule table at once: masks, kinks, reductions, indexing, layout."""
+    a = anp.where(x > 0.0, anp.sqrt(anp.abs(x)), anp.log1p(x * x))
+    b = anp.maximum(a, 0.5) + anp.minimum(x, -0.1) + anp.tan(x * 0.3) ** 3.0
+    c = anp.logsumexp(anp.transpose(m) * 2.0, axis=0) - anp.prod(m, axis=1)
+    d = b[np.array([0, 2, 2])] * c[1] + anp.stack([c[0], c[2], anp.sum(x)])
+    return anp.sum(anp.exp(-d * d) / (1.0 + m[1, 1] ** 2))
+
+
 RNG = np.random.default_rng(1)
 PROGRAMS = {
     "seed001": (network001, ARGS001),
@@ -130,6 +139,7 @@ PROGRAMS = {
                         RNG.standard_normal((4, 2)), np.array([0.0, 1.0]))),
     "broadcasting": (broadcasting, (np.array([0.5, -0.4, 0.9]), 0.7)),
     "dense_block": (dense_block, (0.4,)),
+    "zoo": (zoo, (np.array([0.8, -0.6, 0.35]), RNG.standard_normal((3, 3)))),
 }
 
 

@@ -31,3 +31,13 @@ c.OverwriteCells.add_missing_cells = True
 # without end.
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
+
+# Feedback shows students their autograded notebook: strip the hidden tests'
+# code, shorten test tracebacks and redact hidden tests' messages (see
+# grading/feedback.py); the grades are read first, so nothing is lost.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "grading.feedback.ShortTestTracebacks",
+]

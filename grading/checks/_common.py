@@ -9,15 +9,29 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import guard
+from ..feedback import HIDDEN_MARK
+
+
+# Hidden tests pass seeds from here on; visible tests pass smaller ones.
+HIDDEN_SEEDS = 1000
 
 
 def check(fn: Callable[..., str]) -> Callable[..., str]:
-    """Mark a check: it first undoes any monkeypatching done by answer cells."""
+    """Mark a check: undo monkeypatching first, tag failures of hidden tests.
+
+    The tag lets the feedback hide a hidden test's inputs and expected values
+    (`grading.feedback`); the instructor's copy keeps the whole message.
+    """
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> str:
         guard.restore()
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except AssertionError as err:
+            if kwargs.get("seed", 0) >= HIDDEN_SEEDS:
+                raise AssertionError(f"{HIDDEN_MARK} {err}") from None
+            raise
 
     return run
 

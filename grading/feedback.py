@@ -1,0 +1,39 @@
+"""What students see in their feedback: the verdict of each test, never its secrets.
+
+nbgrader renders the autograded notebook as the feedback HTML. The tracebacks of
+failing test cells quote the cell's code (hidden tests included) and the
+message of a failing hidden test names its inputs and expected values. This
+preprocessor, listed in the course's `GenerateFeedback.preprocessors`, keeps
+only the last line of each test cell's error and replaces a hidden test's
+message with a neutral one. The instructor's autograded notebook keeps the full
+message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbconvert.preprocessors import Preprocessor
+
+# Checks prefix the message of a failure on a hidden test's seed with this.
+HIDDEN_MARK = "[hidden test]"
+HIDDEN_FEEDBACK = ("a hidden test failed: your code is wrong on inputs other than the "
+                   "visible tests' ones. Test it on more cases.")
+
+
+class ShortTestTracebacks(Preprocessor):
+    """Trim test-cell tracebacks to `Error: message` and redact hidden-test messages."""
+
+    enabled = True  # nbconvert skips preprocessors that are not enabled
+
+    def preprocess_cell(self, cell: Any, resources: dict, index: int) -> tuple[Any, dict]:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            return cell, resources
+        for out in cell.outputs:
+            if out.output_type != "error":
+                continue
+            if str(out.evalue).startswith(HIDDEN_MARK):
+                out.evalue = HIDDEN_FEEDBACK
+            out.traceback = [f"{out.ename}: {out.evalue}"]
+        return cell, resources

@@ -1,0 +1,200 @@
+"""Unit tests of the grading checks: right answers pass, wrong ones fail clearly."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grading import checks, compare
+from grading.feedback import HIDDEN_MARK
+
+pytestmark = pytest.mark.grading
+
+
+# A minimal correct forward-mode implementation, as a student would write it.
+class Dual:
+    def __init__(self, primal: float, tangent: float = 0.0) -> None:
+        self.primal, self.tangent = primal, tangent
+
+    @staticmethod
+    def lift(o: object) -> "Dual":
+        return o if isinstance(o, Dual) else Dual(o)  # type: ignore[arg-type]
+
+    def __add__(self, o: object) -> "Dual":
+        o = Dual.lift(o)
+        return Dual(self.primal + o.primal, self.tangent + o.tangent)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> "Dual":
+        return Dual(-self.primal, -self.tangent)
+
+    def __sub__(self, o: object) -> "Dual":
+        return self + (-Dual.lift(o))
+
+    def __rsub__(self, o: object) -> "Dual":
+        return Dual.lift(o) + (-self)
+
+    def __mul__(self, o: object) -> "Dual":
+        o = Dual.lift(o)
+        return Dual(self.primal * o.primal, self.tangent * o.primal + self.primal * o.tangent)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o: object) -> "Dual":
+        o = Dual.lift(o)
+        return Dual(self.primal / o.primal,
+                    (self.tangent * o.primal - self.primal * o.tangent) / o.primal ** 2)
+
+    def __rtruediv__(self, o: object) -> "Dual":
+        return Dual.lift(o) / self
+
+    def __pow__(self, c: float) -> "Dual":
+        return Dual(self.primal ** c, c * self.primal ** (c - 1) * self.tangent)
+
+
+def lift(value, slope):  # type: ignore[no-untyped-def]
+    return lambda x: (Dual(value(x.primal), slope(x.primal) * x.tangent)
+                      if isinstance(x, Dual) else value(x))
+
+
+OPS = dict(exp=lift(math.exp, math.exp), log=lift(math.log, lambda x: 1 / x),
+           sin=lift(math.sin, math.cos), cos=lift(math.cos, lambda x: -math.sin(x)))
+
+
+def derivative(f):  # type: ignore[no-untyped-def]
+    return lambda x: f(Dual(x, 1.0)).tangent
+
+
+def jvp(f, primals, tangents):  # type: ignore[no-untyped-def]
+    out = f(*[Dual(p, t) for p, t in zip(primals, tangents)])
+    return out.primal, out.tangent
+
+
+def jacobian(f, x):  # type: ignore[no-untyped-def]
+    cols = [[o.tangent for o in f([Dual(v, float(i == j)) for i, v in enumerate(x)])]
+            for j in range(len(x))]
+    return np.array(cols).T
+
+
+def central(f, x, h=None):  # type: ignore[no-untyped-def]
+    h = 6e-6 * max(1.0, abs(x)) if h is None else h
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def test_correct_forward_mode_passes_every_check() -> None:
+    assert "exact" in checks.check_derivative(derivative, OPS, seed=0)
+    checks.check_dual_arithmetic(Dual, seed=0)
+    checks.check_dual_functions(OPS, Dual, seed=0)
+    checks.check_jvp(jvp, OPS, seed=0, at=(2.0, 5.0), direction=(1.0, 0.0))
+    checks.check_jacobian(jacobian, OPS, seed=0)
+    checks.check_difference(central, "central", seed=0)
+    checks.check_step_choice(central, "central", seed=0)
+
+
+def test_liu_example_value() -> None:
+    # Liu (2020): d/dx1 of ln x1 + x1 x2 - sin x2 at (2, 5) is 1/2 + 5 = 5.5.
+    assert jvp(lambda a, b: OPS["log"](a) + a * b - OPS["sin"](b), (2.0, 5.0),
+               (1.0, 0.0))[1] == 5.5
+
+
+def test_wrong_derivative_message_names_input_expected_and_error() -> None:
+    def off(f):  # type: ignore[no-untyped-def]
+        return lambda x: 1.01 * derivative(f)(x)
+    with pytest.raises(AssertionError) as exc:
+        checks.check_derivative(off, OPS, seed=0)
+    msg = str(exc.value)
+    assert "f(x) = sin(x)*exp(x)" in msg and "at x = " in msg
+    assert "expected" in msg and "got" in msg and "relative error 0.01;" in msg
+
+
+def test_finite_differences_instead_of_forward_mode_fail() -> None:
+    with pytest.raises(AssertionError, match="numerical differentiation"):
+        checks.check_derivative(lambda f: (lambda x: central(f, x)), OPS, seed=0)
+
+
+def test_calling_the_reference_library_fails() -> None:
+    import autodiff_lite as ad
+    from autodiff_lite import derivative as ad_derivative
+    for cheat in (lambda f: ad.derivative(f), lambda f: ad_derivative(f)):
+        with pytest.raises(AssertionError, match="implement forward mode yourself"):
+            checks.check_derivative(cheat, OPS, seed=0)
+    assert ad.derivative(lambda x: x * x)(3.0) == 6.0  # unblocked afterwards
+
+
+def test_product_rule_mistake_is_reported_with_the_operation() -> None:
+    class Wrong(Dual):
+        def __mul__(self, o: object) -> Dual:
+            o = Dual.lift(o)
+            return Wrong(self.primal * o.primal, self.tangent * o.tangent)
+    with pytest.raises(AssertionError, match=r"the tangent of a \* b"):
+        checks.check_dual_arithmetic(Wrong, seed=0)
+
+
+def test_jacobian_must_use_one_pass_per_input() -> None:
+    def wasteful(f, x):  # type: ignore[no-untyped-def]
+        f([Dual(v) for v in x])
+        return jacobian(f, x)
+    with pytest.raises(AssertionError, match="number of forward passes"):
+        checks.check_jacobian(wasteful, OPS, seed=0)
+
+
+def test_careless_step_fails_step_choice() -> None:
+    with pytest.raises(AssertionError, match="step is too"):
+        checks.check_step_choice(lambda f, x, h=1e-3: (f(x + h) - f(x)) / h, "forward",
+                                 seed=0)
+
+
+@pytest.mark.parametrize("bad, words", [
+    (None, "forget to `return`"), ("1.0", "expected a number"),
+    ([1.0, 2.0], "expected shape ()"), (float("nan"), "got nan"),
+])
+def test_bad_return_values_get_clear_messages(bad: object, words: str) -> None:
+    with pytest.raises(AssertionError) as exc:
+        checks.check_derivative(lambda f: (lambda x: bad), OPS, seed=0)
+    assert words in str(exc.value)
+
+
+def test_exceptions_and_warnings_in_student_code() -> None:
+    def raising(f):  # type: ignore[no-untyped-def]
+        def d(x: float) -> float:
+            raise KeyError("oops")
+        return d
+    with pytest.raises(AssertionError, match="raised KeyError"):
+        checks.check_derivative(raising, OPS, seed=0)
+
+    def noisy(f):  # type: ignore[no-untyped-def]
+        def d(x: float) -> float:
+            np.float64(1.0) / np.float64(0.0)  # a RuntimeWarning, silenced
+            return derivative(f)(x)
+        return d
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("error")
+        checks.check_derivative(noisy, OPS, seed=0)
+
+
+def test_monkeypatched_comparisons_are_restored_and_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = np.allclose
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(math, "isclose", lambda *a, **k: True)
+    with pytest.raises(AssertionError):
+        checks.check_jacobian(lambda f, x: np.zeros((3, 2)), OPS, seed=0)
+    assert np.allclose is original
+
+
+def test_hidden_seed_failures_are_tagged() -> None:
+    with pytest.raises(AssertionError) as exc:
+        checks.check_derivative(lambda f: (lambda x: 0.0), OPS, seed=1234)
+    assert str(exc.value).startswith(HIDDEN_MARK)
+
+
+@given(st.floats(-1e6, 1e6), st.floats(1e-3, 1.0))
+def test_assert_close_accepts_within_and_rejects_beyond_tolerance(x: float, rel: float) -> None:
+    compare.assert_close(x * (1 + 1e-12), x, "value")
+    if abs(x) > 1e-6:
+        with pytest.raises(AssertionError, match="relative error"):
+            compare.assert_close(x * (1 + rel), x, "value")

@@ -8,15 +8,19 @@ something is wrong. On success it returns a one-line summary.
 
 from .forward import (check_dual_arithmetic, check_dual_functions, check_derivative,
                       check_difference, check_jacobian, check_jvp, check_step_choice)
+from .reverse import (check_gradient_network, check_gradient_seed000, check_tape_adjoints,
+                      check_unbroadcast, check_vjp_rules)
 
 __all__ = [
     "check_derivative", "check_difference", "check_dual_arithmetic",
     "check_dual_functions", "check_jacobian", "check_jvp", "check_step_choice",
+    "check_gradient_network", "check_gradient_seed000", "check_tape_adjoints",
+    "check_unbroadcast", "check_vjp_rules",
 ]
 
 import sys
 
 from .. import compare, guard, sandbox
-from . import _common, forward
+from . import _common, forward, reverse
 
-guard.snapshot(sys.modules[__name__], compare, sandbox, _common, forward)
+guard.snapshot(sys.modules[__name__], compare, sandbox, _common, forward, reverse)

@@ -1,0 +1,178 @@
+"""Checks for reverse mode (ps2): unbroadcasting, VJP rules, the tape, gradients."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from autodiff_lite.rules import RULES, sum_to
+
+from .. import problems
+from ..compare import assert_close, assert_equal_int
+from ..sandbox import call_student
+from ._common import check, namespace, num, rng
+
+OPS = ("exp", "sin", "tanh", "sum")
+ELEMENTWISE = ("add", "subtract", "multiply", "true_divide", "exp", "sin", "tanh")
+UNARY = ("exp", "sin", "tanh", "sum")
+# Pairs of argument shapes that broadcast, as a network meets them.
+_BROADCAST = (((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((3, 4), ()),
+              ((2, 1, 3), (4, 1)), ((3, 1), (1, 4)))
+
+
+@check
+def check_unbroadcast(unbroadcast: Any, seed: int) -> str:
+    """`unbroadcast(g, shape)` must sum g down to `shape` (the adjoint of broadcasting)."""
+    r = rng(seed)
+    for big, small in (((3, 4), (4,)), ((3, 4), (3, 1)), ((2, 3, 4), (3, 1)),
+                       ((3, 4), ()), ((5,), (1,)), ((2, 3), (2, 3))):
+        g = r.normal(size=big)
+        expected = sum_to(g, small)
+        got = call_student(unbroadcast, g.copy(), small, name="unbroadcast",
+                           task="unbroadcasting",
+                           shown=f"g of shape {big}, shape {small}")
+        assert_close(got, expected, f"unbroadcast(g, {small}) for g of shape {big}")
+    return "unbroadcast sums gradients back to the argument's shape"
+
+
+def _arguments(r: np.random.Generator, name: str) -> tuple[Any, ...]:
+    if name == "matmul":
+        n, k, m = (int(v) for v in r.integers(2, 5, size=3))
+        return r.normal(size=(n, k)), r.normal(size=(k, m))
+    if name in UNARY:
+        return (r.normal(size=(3, 4)),)
+    a, b = _BROADCAST[int(r.integers(len(_BROADCAST)))]
+    x = r.normal(size=a)
+    y = r.uniform(0.5, 2.0, size=b) * r.choice([-1.0, 1.0], size=b)  # no division by ~0
+    return x, y
+
+
+@check
+def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
+    """`rules[name](g, z, *args)` must return one cotangent per argument, unbroadcast."""
+    if not isinstance(rules, dict):
+        raise AssertionError(f"vjp_rules should be a dict from names to functions, got "
+                             f"{type(rules).__name__}")
+    r = rng(seed)
+    for name in names:
+        if name not in rules:
+            raise AssertionError(f"vjp_rules has no rule for {name!r}; expected keys "
+                                 f"{', '.join(names)}")
+        for _ in range(2):
+            args = _arguments(r, name)
+            prim = RULES[name]
+            z = prim.impl(*args)
+            g = r.normal(size=np.shape(z))
+            shapes = ", ".join(str(np.shape(a)) for a in args)
+            shown = f"arguments of shapes {shapes}"
+            got = call_student(rules[name], g, z, *[a.copy() for a in args],
+                               name=f"vjp_rules[{name!r}]", task=f"the VJP rule of {name}",
+                               shown=shown)
+            if not isinstance(got, (tuple, list)) or len(got) != len(args):
+                raise AssertionError(f"vjp_rules[{name!r}] on {shown}: expected a tuple of "
+                                     f"{len(args)} cotangent(s), one per argument, got "
+                                     f"{type(got).__name__}")
+            for i, (a, ct) in enumerate(zip(args, got)):
+                expected = sum_to(prim.vjp[i](g, z, *args), np.shape(a))
+                assert_close(ct, expected, f"the cotangent of argument {i} of the "
+                             f"{name} rule on {shown} (it must have the argument's "
+                             "shape: unbroadcast it)")
+    return f"the VJP rules of {', '.join(names)} are right"
+
+
+class _Problem:
+    """A problem evaluated with the student's operations; counts its calls."""
+
+    def __init__(self, fn: Any, m: Any) -> None:
+        self.fn, self.m, self.calls = fn, m, 0
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.fn(self.m, *args)
+
+
+def _seed000_sum(m: Any, x: Any) -> Any:
+    return m.sum(problems.seed000_f(m, x))
+
+
+@check
+def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
+    """The adjoint of every node of seed 000's program must match the reference tape.
+
+    The student's tape must record the inputs first, then one node per operation
+    in execution order, as the reference's Wengert list does.
+    """
+    m = namespace(ops, OPS, "check_tape_adjoints")
+    r = rng(seed)
+    cases = [("f(x) (seed 000's program)", problems.seed000_f, float(r.uniform(-1.0, 0.5))),
+             ("sum(f(x)) for a vector x", _seed000_sum, r.uniform(-1.0, 0.5, size=3))]
+    for name, fn, x in cases:
+        tape = ad.trace(lambda t, fn=fn: fn(anp, t), x)
+        expected = tape.backward(1.0)
+        prob = _Problem(fn, m)
+        shown = f"{name} at x = {num(x)}"
+        recorded = call_student(lambda: trace(prob, x), name="trace", task="a tape",
+                                shown=shown)
+        if not (isinstance(recorded, tuple) and len(recorded) == 2):
+            raise AssertionError(f"trace(f, x) on {shown}: expected a pair (tape, output), "
+                                 f"got {type(recorded).__name__}")
+        adjoints = call_student(lambda: backward(*recorded), name="backward",
+                                task="the reverse sweep", shown=shown)
+        if not isinstance(adjoints, (list, tuple)):
+            raise AssertionError(f"backward on {shown}: expected a list with one adjoint "
+                                 f"per node, got {type(adjoints).__name__}")
+        ops_ = [n.op for n in tape.nodes]
+        assert_equal_int(len(adjoints), len(expected), f"the number of adjoints backward "
+                         f"returned for {shown} (one per node: {', '.join(ops_)})")
+        for k, (got, want) in enumerate(zip(adjoints, expected)):
+            assert_close(got, want, f"the adjoint of node {k} ({ops_[k]}) of {shown}")
+    return "backward gives every node of the tape its adjoint"
+
+
+def _grads(got: Any, n: int, shown: str) -> tuple[Any, ...]:
+    if n == 1 and not isinstance(got, tuple):
+        return (got,)
+    if not isinstance(got, (tuple, list)) or len(got) != n:
+        raise AssertionError(f"grad(f)(*args) on {shown}: expected a tuple of {n} "
+                             f"gradients, one per argument, got {type(got).__name__}")
+    return tuple(got)
+
+
+def _check_grad(grad: Any, m: Any, fn: Any, args: tuple, names: tuple[str, ...],
+                shown: str) -> None:
+    expected = ad.grad(lambda *a: fn(anp, *a), argnums=tuple(range(len(args))))(*args)
+    prob = _Problem(fn, m)
+    got = call_student(lambda: grad(prob)(*[np.copy(a) if isinstance(a, np.ndarray) else a
+                                            for a in args]),
+                       name="grad(f)", task="reverse mode", shown=shown)
+    got = _grads(got, len(args), shown)
+    for name, g, e in zip(names, got, expected):
+        assert_close(g, e, f"the gradient with respect to {name} of {shown}")
+    assert_equal_int(prob.calls, 1, f"the number of times grad evaluated f on {shown} "
+                     "(one forward pass, then one backward sweep)")
+
+
+@check
+def check_gradient_seed000(grad: Any, ops: Any, seed: int) -> str:
+    """`grad(f)(x)` for seed 000's f(x) = exp(exp x + exp(x)²) + sin(exp x + exp(x)²)."""
+    m = namespace(ops, OPS, "check_gradient_seed000")
+    for x in rng(seed).uniform(-1.5, 0.5, size=3):
+        _check_grad(grad, m, problems.seed000_f, (float(x),), ("x",),
+                    f"seed 000's f at x = {num(x)}")
+    return "grad of seed 000's f is exact"
+
+
+@check
+def check_gradient_network(grad: Any, ops: Any, seed: int) -> str:
+    """`grad(loss)` for a one-hidden-layer tanh network, with respect to every argument."""
+    m = namespace(ops, OPS, "check_gradient_network")
+    r = rng(seed)
+    n, d, h, k = 5, 3, 4, 2
+    args = (r.normal(size=(d, h)), r.normal(size=h), r.normal(size=(h, k)),
+            r.normal(size=k), r.normal(size=(n, d)), r.normal(size=(n, k)))
+    _check_grad(grad, m, problems.network_loss, args, ("W1", "b1", "W2", "b2", "X", "Y"),
+                "sum((tanh(X @ W1 + b1) @ W2 + b2 - Y)**2)")
+    return "grad of the network's loss is exact for every parameter"

@@ -51,12 +51,13 @@ class _State:
     task: str | None = None
     paused: int = 0
     violation: str | None = None
+    # (directory prefix, name) of further code an exercise must not call.
+    forbidden: tuple[tuple[str, str], ...] = ()
 
 
 def _blocked_message(what: str, task: str | None) -> str:
     return (f"this exercise asks you to implement {task} yourself, but your "
-            f"code used the reference library ({what}). Build it from plain Python "
-            "and NumPy.")
+            f"code called {what}. Build it from plain Python and NumPy.")
 
 
 class _BlockedModule(_ModuleType):
@@ -74,9 +75,21 @@ class _BlockedModule(_ModuleType):
 
 
 def _profile_hook(frame: types.FrameType, event: str, arg: Any) -> None:
-    if (event == "call" and not _State.paused and _State.violation is None
-            and frame.f_code.co_filename.startswith(_REFERENCE_DIR)):
+    if event != "call" or _State.paused or _State.violation is not None:
+        return
+    filename = frame.f_code.co_filename
+    if filename.startswith(_REFERENCE_DIR):
         _State.violation = f"{_REFERENCE}: {frame.f_code.co_name}"
+        return
+    for prefix, name in _State.forbidden:
+        if filename.startswith(prefix):
+            _State.violation = f"{name}.{frame.f_code.co_name}"
+            return
+
+
+def module_dir(module: types.ModuleType) -> str:
+    """The directory prefix of a package, to forbid its code in `call_student`."""
+    return os.path.dirname(os.path.abspath(module.__file__ or "")) + os.sep
 
 
 def _reference_modules() -> list[types.ModuleType]:
@@ -86,11 +99,13 @@ def _reference_modules() -> list[types.ModuleType]:
 
 
 @contextlib.contextmanager
-def reference_blocked(task: str) -> Iterator[None]:
-    """Run a block with `autodiff_lite` unusable; fail if it was used anyway."""
+def reference_blocked(task: str,
+                      forbidden: tuple[tuple[str, str], ...] = ()) -> Iterator[None]:
+    """Run a block with `autodiff_lite` (and `forbidden` code) unusable; fail if used."""
     modules = _reference_modules()
     previous_hook = _getprofile()
     _State.task, _State.violation, _State.paused = task, None, 0
+    _State.forbidden = forbidden
     for m in modules:
         _object_setattr(m, "__class__", _BlockedModule)
     _setprofile(_profile_hook)
@@ -100,7 +115,7 @@ def reference_blocked(task: str) -> Iterator[None]:
         _setprofile(previous_hook)
         for m in modules:
             _object_setattr(m, "__class__", _ModuleType)
-        _State.task = None
+        _State.task, _State.forbidden = None, ()
         violation, _State.violation = _State.violation, None
         if violation is not None:  # replaces whatever the student code raised
             raise AssertionError(_blocked_message(violation, task))
@@ -132,18 +147,19 @@ def trusted(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
-                 shown: str = "") -> Any:
+                 shown: str = "", forbidden: tuple[tuple[str, str], ...] = ()) -> Any:
     """Call `fn(*args)` as student code: quiet, reference blocked, clear errors.
 
     `name` is how the message refers to the student's function, `task` what the
-    exercise asks them to implement, `shown` a readable form of the input.
+    exercise asks them to implement, `shown` a readable form of the input,
+    `forbidden` further packages it must not call ((module_dir(pkg), name) pairs).
     """
     if not callable(fn):
         raise AssertionError(f"{name} should be a function, but it is "
                              f"{type(fn).__name__}: {fn!r}")
     on = f" on {shown}" if shown else ""
     try:
-        with quiet(), reference_blocked(task):
+        with quiet(), reference_blocked(task, forbidden):
             return fn(*args)
     except AssertionError:
         raise

@@ -34,6 +34,7 @@ ASSIGNMENTS = sorted(p.name for p in SOURCE.iterdir() if p.is_dir())
 PARTIAL = {
     "ps1_forward_mode": (("finite_differences", "dual_class"), 10 + 10 + 15),
     "ps2_reverse_mode": (("unbroadcast", "vjp_rules"), 10 + 15),
+    "ps3_lagrangian": (("assemble", "fixed_point"), 25 + 15),
 }
 
 

@@ -8,6 +8,8 @@ something is wrong. On success it returns a one-line summary.
 
 from .forward import (check_dual_arithmetic, check_dual_functions, check_derivative,
                       check_difference, check_jacobian, check_jvp, check_step_choice)
+from .lagrange import (check_assemble, check_back_substitute, check_fixed_point,
+                       check_implicit_jacobian, check_lagrange_gradient)
 from .reverse import (check_gradient_network, check_gradient_seed000, check_tape_adjoints,
                       check_unbroadcast, check_vjp_rules)
 
@@ -15,12 +17,13 @@ __all__ = [
     "check_derivative", "check_difference", "check_dual_arithmetic",
     "check_dual_functions", "check_jacobian", "check_jvp", "check_step_choice",
     "check_gradient_network", "check_gradient_seed000", "check_tape_adjoints",
-    "check_unbroadcast", "check_vjp_rules",
+    "check_unbroadcast", "check_vjp_rules", "check_assemble", "check_back_substitute",
+    "check_fixed_point", "check_implicit_jacobian", "check_lagrange_gradient",
 ]
 
 import sys
 
 from .. import compare, guard, sandbox
-from . import _common, forward, reverse
+from . import _common, forward, lagrange, reverse
 
-guard.snapshot(sys.modules[__name__], compare, sandbox, _common, forward, reverse)
+guard.snapshot(sys.modules[__name__], compare, sandbox, _common, forward, lagrange, reverse)

@@ -1,0 +1,156 @@
+"""Checks for backprop as a linear solve (ps3): A and b, back-substitution, the IFT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from autodiff_lite import lagrangian
+from autodiff_lite.implicit import fixed_point as ref_fixed_point
+
+from .. import problems
+from ..compare import assert_close
+from ..sandbox import call_student, module_dir, trusted
+from ..wengert import _wengert_list
+from ._common import check, num, rng
+
+# Ready-made solvers would skip the point of the exercise.
+SOLVERS = ((module_dir(np.linalg), "numpy.linalg"), (module_dir(scipy.linalg), "scipy.linalg"))
+
+
+def _net(m: Any, w1: Any, w2: Any, x: Any, y: Any) -> Any:
+    r = w2 * m.tanh(w1 * x) - y
+    return r * r
+
+
+# Scalar programs: name, function of (m, *args), number of arguments.
+PROGRAMS = (
+    ("Liu's f(x1, x2) = ln x1 + x1 x2 - sin x2", problems.seed004_f, 2),
+    ("Vieira's f(x) = exp(exp x + exp(x)^2) + sin(exp x + exp(x)^2)", problems.seed000_f, 1),
+    ("the loss (w2 tanh(w1 x) - y)^2 of a tiny network", _net, 4),
+)
+
+
+def _programs(seed: int) -> list[tuple[str, Any, list[float], Any]]:
+    r = rng(seed)
+    out = []
+    for name, fn, n in PROGRAMS:
+        args = [float(v) for v in r.uniform(0.5, 2.0, size=n)]
+        if fn is problems.seed000_f:
+            args = [float(r.uniform(-1.5, 0.0))]
+        out.append((name, fn, args, ad.trace(lambda *a, fn=fn: fn(anp, *a), *args)))
+    return out
+
+
+@check
+def check_assemble(assemble: Any, seed: int) -> str:
+    """`assemble(nodes)` must return seed 001's (A, b): A[i,i] = -1, A[i,k] = ∂f_k/∂z_i."""
+    for name, fn, args, tape in _programs(seed):
+        nodes = _wengert_list(lambda *a, fn=fn: fn(anp, *a), *args)
+        A_ref, b_ref = lagrangian.system(tape, sparse=False)
+        shown = f"{name} at {num(np.array(args))}"
+        got = call_student(assemble, nodes, name="assemble", task="the Lagrangian system",
+                           shown=shown)
+        if not (isinstance(got, tuple) and len(got) == 2):
+            raise AssertionError(f"assemble on {shown}: expected a pair (A, b), got "
+                                 f"{type(got).__name__}")
+        assert_close(got[0], A_ref, f"A for {shown} (row i = variable, column k = "
+                     "constraint)")
+        assert_close(got[1], b_ref, f"b for {shown}")
+    return "assemble builds A and b in seed 001's convention"
+
+
+def _upper_triangular(r: np.random.Generator, n: int) -> np.ndarray:
+    A = np.triu(r.normal(size=(n, n)) * (r.random((n, n)) < 0.5), 1)
+    A[np.diag_indices(n)] = -1.0
+    return A
+
+
+@check
+def check_back_substitute(back_substitute: Any, seed: int) -> str:
+    """`back_substitute(A, b)` must solve upper-triangular systems, equal backprop on tapes."""
+    r = rng(seed)
+    for n in (1, 4, 9):
+        A = _upper_triangular(r, n)
+        b = r.normal(size=n)
+        expected = scipy.linalg.solve_triangular(A, b)
+        got = call_student(back_substitute, A.copy(), b.copy(), name="back_substitute",
+                           task="back-substitution", forbidden=SOLVERS,
+                           shown=f"a random {n}x{n} upper-triangular system")
+        assert_close(got, expected, f"the solution of a random {n}x{n} upper-triangular "
+                     "system", rtol=1e-8)
+    for name, _fn, args, tape in _programs(seed):
+        A, b = lagrangian.system(tape, sparse=False)
+        shown = f"the system of {name} at {num(np.array(args))}"
+        got = call_student(back_substitute, A.copy(), b.copy(), name="back_substitute",
+                           task="back-substitution", forbidden=SOLVERS, shown=shown)
+        assert_close(got, np.array(tape.backward(1.0), dtype=float),
+                     f"λ for {shown}, which must equal the adjoints from backprop")
+    return "back_substitute solves triangular systems; on a tape λ equals the adjoints"
+
+
+@check
+def check_lagrange_gradient(lagrange_gradient: Any, seed: int) -> str:
+    """`lagrange_gradient(f, *args)` must be ∇f, read off the multipliers of the inputs."""
+    for name, fn, args, _tape in _programs(seed):
+        f = trusted(lambda *a, fn=fn: fn(anp, *a))
+        expected = ad.grad(lambda *a, fn=fn: fn(anp, *a), argnums=tuple(range(len(args))))(*args)
+        shown = f"{name} at {num(np.array(args))}"
+        got = call_student(lagrange_gradient, f, *args, name="lagrange_gradient",
+                           task="the gradient from the Lagrange multipliers",
+                           forbidden=SOLVERS, shown=shown)
+        assert_close(got, np.array(expected), f"the gradient of {shown}")
+    return "the multipliers of the inputs are the gradient"
+
+
+def _contraction(r: np.random.Generator, n: int) -> np.ndarray:
+    W = r.normal(size=(n, n))
+    return 0.6 * W / np.linalg.norm(W, 2)  # |∂F/∂z| < 1: the iteration converges
+
+
+def _fixed_point_problem(seed: int) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+    r = rng(seed)
+    n = 3
+    W, x = _contraction(r, n), r.normal(size=n)
+
+    def F_np(z: Any, x: Any) -> Any:
+        return np.tanh(W @ z + x)
+
+    def F_ad(z: Any, x: Any) -> Any:
+        return anp.tanh(anp.matmul(W, z) + x)
+
+    return W, x, F_np, F_ad
+
+
+@check
+def check_fixed_point(fixed_point: Any, seed: int) -> str:
+    """`fixed_point(F, x, z0)` must return z* = F(z*, x) to about 1e-10."""
+    W, x, F_np, F_ad = _fixed_point_problem(seed)
+    expected = ref_fixed_point(F_ad, x, np.zeros_like(x))
+    shown = f"F(z, x) = tanh(W z + x), x = {num(x)}"
+    got = call_student(fixed_point, F_np, x.copy(), np.zeros_like(x), name="fixed_point",
+                       task="the fixed-point iteration", shown=shown)
+    assert_close(got, expected, f"the fixed point z* of {shown}", rtol=1e-8, atol=1e-10)
+    return "fixed_point finds z* = F(z*, x)"
+
+
+@check
+def check_implicit_jacobian(implicit_jacobian: Any, seed: int) -> str:
+    """dz*/dx by the implicit function theorem: (I - ∂F/∂z)⁻¹ ∂F/∂x at z*."""
+    W, x, F_np, F_ad = _fixed_point_problem(seed)
+    z0 = np.zeros_like(x)
+    z_star = ref_fixed_point(F_ad, x, z0)
+    expected = ad.jacfwd(lambda t: ref_fixed_point(F_ad, t, z0))(x)
+    F_z = trusted(lambda z, t: ad.jacfwd(lambda s: F_ad(s, t))(np.asarray(z, float)))
+    F_x = trusted(lambda z, t: ad.jacfwd(lambda s: F_ad(z, s))(np.asarray(t, float)))
+    shown = f"F(z, x) = tanh(W z + x), x = {num(x)}"
+    got = call_student(implicit_jacobian, F_z, F_x, z_star.copy(), x.copy(),
+                       name="implicit_jacobian", task="implicit differentiation",
+                       shown=shown)
+    assert_close(got, expected, f"dz*/dx for {shown} (shape: z × x)", rtol=1e-7,
+                 atol=1e-9)
+    return "implicit_jacobian gives dz*/dx without unrolling the iteration"

@@ -35,6 +35,7 @@ PARTIAL = {
     "ps1_forward_mode": (("finite_differences", "dual_class"), 10 + 10 + 15),
     "ps2_reverse_mode": (("unbroadcast", "vjp_rules"), 10 + 15),
     "ps3_lagrangian": (("assemble", "fixed_point"), 25 + 15),
+    "ps4_cheap_gradients": (("product_grad_dp", "cost_ratio"), 20 + 15),
 }
 
 

@@ -6,6 +6,8 @@ reference blocked, and raises AssertionError with a teacher's message when
 something is wrong. On success it returns a one-line summary.
 """
 
+from .cheap import (check_conjugate_gradient, check_cost_ratio, check_product_gradient,
+                    check_ridge_hypergradient)
 from .forward import (check_dual_arithmetic, check_dual_functions, check_derivative,
                       check_difference, check_jacobian, check_jvp, check_step_choice)
 from .lagrange import (check_assemble, check_back_substitute, check_fixed_point,
@@ -19,11 +21,13 @@ __all__ = [
     "check_gradient_network", "check_gradient_seed000", "check_tape_adjoints",
     "check_unbroadcast", "check_vjp_rules", "check_assemble", "check_back_substitute",
     "check_fixed_point", "check_implicit_jacobian", "check_lagrange_gradient",
+    "check_conjugate_gradient", "check_cost_ratio", "check_product_gradient",
+    "check_ridge_hypergradient",
 ]
 
 import sys
 
 from .. import compare, guard, sandbox
-from . import _common, forward, lagrange, reverse
+from . import _common, cheap, forward, lagrange, reverse
 
-guard.snapshot(sys.modules[__name__], compare, sandbox, _common, forward, lagrange, reverse)
+guard.snapshot(sys.modules[__name__], compare, sandbox, _common, cheap, forward, lagrange, reverse)

@@ -1,0 +1,121 @@
+"""Checks for cheap gradients (ps4): gradient of a product, CG, the ridge hypergradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from autodiff_lite import hyper
+
+from ..compare import assert_close
+from ..sandbox import call_student
+from ..wengert import _wengert_list
+from ._common import check, num, rng
+from .lagrange import SOLVERS
+
+
+def _vectors(r: np.random.Generator) -> list[tuple[str, np.ndarray]]:
+    """Vectors with no zero, one zero and two zeros (where dividing by x fails)."""
+    out = []
+    for zeros in (0, 1, 2):
+        n = int(r.integers(4, 9))
+        x = r.uniform(0.5, 2.0, size=n) * r.choice([-1.0, 1.0], size=n)
+        x[r.choice(n, size=zeros, replace=False)] = 0.0
+        out.append((f"{zeros} zero entr{'y' if zeros == 1 else 'ies'}", x))
+    return out
+
+
+@check
+def check_product_gradient(student: Any, method: str, seed: int) -> str:
+    """∇ prod(x), exact even when entries are zero."""
+    for label, x in _vectors(rng(seed)):
+        expected = ad.grad(anp.prod)(x)
+        shown = f"x = {num(x)} ({label})"
+        got = call_student(student, x.copy(), name=f"product_grad_{method}",
+                           task=f"the gradient of a product ({method})", shown=shown)
+        assert_close(got, expected, f"∇ prod(x) by {method} for {shown}")
+    return f"product_grad_{method} is exact, zeros included"
+
+
+def _spd(r: np.random.Generator, n: int) -> np.ndarray:
+    M = r.normal(size=(n, n))
+    return M @ M.T + n * np.eye(n)
+
+
+@check
+def check_conjugate_gradient(conjugate_gradient: Any, seed: int) -> str:
+    """CG must solve H v = b knowing only v -> H v, in about n products."""
+    r = rng(seed)
+    for n in (1, 5, 12):
+        H, b = _spd(r, n), r.normal(size=n)
+        calls = []
+
+        def matvec(v: Any, H: np.ndarray = H) -> np.ndarray:
+            calls.append(1)
+            return H @ np.asarray(v, dtype=float)
+        expected = np.linalg.solve(H, b)
+        shown = f"a random {n}x{n} positive definite system"
+        got = call_student(conjugate_gradient, matvec, b.copy(), name="conjugate_gradient",
+                           task="conjugate gradient", forbidden=SOLVERS, shown=shown)
+        assert_close(got, expected, f"the solution of {shown}", rtol=1e-7, atol=1e-9)
+        if len(calls) > 3 * n + 5:
+            raise AssertionError(f"conjugate_gradient used {len(calls)} products H·v on "
+                                 f"{shown}; in exact arithmetic {n} suffice")
+    return "conjugate_gradient solves positive definite systems from H·v alone"
+
+
+@check
+def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
+    """dV/dλ of the ridge problem by the IFT, against the reference's CG on HVPs."""
+    r = rng(seed)
+    for _ in range(2):
+        problem = hyper.make_problem(n_train=30, n_val=20, n_features=5,
+                                     seed=int(r.integers(1 << 30)))
+        lam = float(r.uniform(0.1, 5.0))
+        expected = hyper.hypergradient(problem, lam).gradient
+        shown = f"a ridge problem with λ = {num(lam)}"
+        data = [np.copy(a) for a in (problem.X_train, problem.y_train, problem.X_val,
+                                     problem.y_val)]
+        got = call_student(ridge_hypergradient, *data, lam, name="ridge_hypergradient",
+                           task="the hypergradient with conjugate gradient",
+                           forbidden=SOLVERS, shown=shown)
+        assert_close(got, expected, f"dV/dλ for {shown}", rtol=1e-6, atol=1e-9)
+    return "ridge_hypergradient matches the implicit-function-theorem reference"
+
+
+def _chain_product(*xs: Any) -> Any:
+    out = xs[0]
+    for x in xs[1:]:
+        out = out * x
+    return out
+
+
+def _programs(r: np.random.Generator) -> list[tuple[str, Any, list[float]]]:
+    n = int(r.integers(3, 8))
+    return [
+        ("Liu's f", lambda a, b: anp.log(a) + a * b - anp.sin(b), [2.0, 5.0]),
+        ("Vieira's f", lambda x: anp.exp(anp.exp(x) + anp.exp(x) ** 2)
+         + anp.sin(anp.exp(x) + anp.exp(x) ** 2), [float(r.uniform(-1, 0))]),
+        (f"the product of {n} numbers", _chain_product,
+         [float(v) for v in r.uniform(0.5, 2.0, size=n)]),
+    ]
+
+
+@check
+def check_cost_ratio(cost_ratio: Any, seed: int) -> str:
+    """cost(f and ∇f by reverse mode) / cost(f), counted on the Wengert list."""
+    for name, f, args in _programs(rng(seed)):
+        tape = ad.trace(f, *args)
+        ops = sum(1 for rec in tape.records if rec[0] is not None)
+        edges = sum(1 for rec in tape.records if rec[0] is not None
+                    for p in rec[2] if p >= 0)
+        expected = (ops + edges) / ops
+        nodes = _wengert_list(f, *args)
+        got = call_student(cost_ratio, nodes, name="cost_ratio", task="the cost count",
+                           shown=f"the Wengert list of {name}")
+        assert_close(got, expected, f"the cost ratio for {name} ({ops} operations, "
+                     f"{edges} edges)")
+    return "cost_ratio counts the reverse sweep right"

@@ -127,8 +127,10 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
         ops_ = [n.op for n in tape.nodes]
         assert_equal_int(len(adjoints), len(expected), f"the number of adjoints backward "
                          f"returned for {shown} (one per node: {', '.join(ops_)})")
-        for k, (got, want) in enumerate(zip(adjoints, expected)):
-            assert_close(got, want, f"the adjoint of node {k} ({ops_[k]}) of {shown}")
+        # From the output back: the first wrong node is where the sweep went wrong.
+        for k in range(len(expected) - 1, -1, -1):
+            assert_close(adjoints[k], expected[k], f"the adjoint of node {k} ({ops_[k]}) "
+                         f"of {shown}")
     return "backward gives every node of the tape its adjoint"
 
 

@@ -1,0 +1,164 @@
+"""The checks of ps2-ps4 against the reference solutions and their typical mistakes.
+
+The solutions are executed from course/source (setup and answer cells only), so
+these tests exercise the checks on the code students are expected to write;
+each mistake below must fail with a message that points at it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import numpy as np
+import pytest
+
+from grading import checks
+from grading.selfcheck import selfcheck
+
+pytestmark = pytest.mark.grading
+
+SOURCE = Path(__file__).resolve().parent.parent / "course" / "source"
+
+
+def solutions(assignment: str) -> dict[str, Any]:
+    """The namespace after running the setup and answer cells of the source notebook."""
+    nb = nbformat.read(SOURCE / assignment / f"{assignment}.ipynb", as_version=4)
+    ns: dict[str, Any] = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade_id") == "setup"):
+            exec(compile(cell.source, f"<{assignment}:{meta['grade_id']}>", "exec"), ns)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def ps2() -> dict[str, Any]:
+    return solutions("ps2_reverse_mode")
+
+
+@pytest.fixture(scope="module")
+def ps3() -> dict[str, Any]:
+    return solutions("ps3_lagrangian")
+
+
+@pytest.fixture(scope="module")
+def ps4() -> dict[str, Any]:
+    return solutions("ps4_cheap_gradients")
+
+
+def ops2(ns: dict[str, Any]) -> dict[str, Any]:
+    return dict(exp=ns["exp"], sin=ns["sin"], tanh=ns["tanh"], sum=ns["total"])
+
+
+def test_ps2_solution_passes(ps2: dict[str, Any]) -> None:
+    checks.check_unbroadcast(ps2["unbroadcast"], seed=7)
+    checks.check_vjp_rules(ps2["vjp_rules"], tuple(ps2["vjp_rules"]), seed=7)
+    checks.check_tape_adjoints(ps2["trace"], ps2["backward"], ops2(ps2), seed=7)
+    checks.check_gradient_seed000(ps2["grad"], ops2(ps2), seed=7)
+    checks.check_gradient_network(ps2["grad"], ops2(ps2), seed=7)
+
+
+def test_ps2_missing_unbroadcast_is_named(ps2: dict[str, Any]) -> None:
+    with pytest.raises(AssertionError, match=r"unbroadcast\(g, \(4,\)\).*expected shape"):
+        checks.check_unbroadcast(lambda g, shape: g, seed=0)
+    rules = dict(ps2["vjp_rules"], add=lambda g, z, x, y: (g, g))
+    with pytest.raises(AssertionError, match="argument . of the add rule.*unbroadcast"):
+        checks.check_vjp_rules(rules, ("add",), seed=0)
+
+
+def test_ps2_wrong_rule_names_rule_and_argument(ps2: dict[str, Any]) -> None:
+    rules = dict(ps2["vjp_rules"])
+    rules["multiply"] = lambda g, z, x, y: (ps2["unbroadcast"](g * y, np.shape(x)),
+                                            ps2["unbroadcast"](g * y, np.shape(y)))
+    with pytest.raises(AssertionError, match="argument 1 of the multiply rule"):
+        checks.check_vjp_rules(rules, ("multiply",), seed=0)
+    with pytest.raises(AssertionError, match="no rule for 'tanh'"):
+        checks.check_vjp_rules({}, ("tanh",), seed=0)
+
+
+def test_ps2_sweep_that_overwrites_adjoints_fails_at_the_node(ps2: dict[str, Any]) -> None:
+    def backward(tape: Any, output: Any) -> list:
+        adj = [np.zeros_like(n[3], dtype=float) for n in tape.nodes]
+        adj[output.index] = np.ones_like(output.value, dtype=float)
+        for k in range(output.index, -1, -1):
+            op, parents, args, value = tape.nodes[k]
+            if op != "input":
+                for p, ct in zip(parents, ps2["vjp_rules"][op](adj[k], value, *args)):
+                    if p >= 0:
+                        adj[p] = ct  # forgets to accumulate: a * a and c are used twice
+        return adj
+    with pytest.raises(AssertionError, match=r"the adjoint of node \d \((exp|multiply|add)\)"):
+        checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=0)
+
+
+def test_ps2_reference_library_is_refused(ps2: dict[str, Any]) -> None:
+    import autodiff_lite as ad
+    with pytest.raises(AssertionError, match="implement reverse mode yourself"):
+        checks.check_gradient_seed000(lambda f: ad.grad(lambda x: f(x)), ops2(ps2), seed=0)
+
+
+def test_ps3_solution_passes(ps3: dict[str, Any]) -> None:
+    checks.check_assemble(ps3["assemble"], seed=7)
+    checks.check_back_substitute(ps3["back_substitute"], seed=7)
+    checks.check_lagrange_gradient(ps3["lagrange_gradient"], seed=7)
+    checks.check_fixed_point(ps3["fixed_point"], seed=7)
+    checks.check_implicit_jacobian(ps3["implicit_jacobian"], seed=7)
+
+
+def test_ps3_transposed_system_fails(ps3: dict[str, Any]) -> None:
+    def transposed(nodes: list) -> tuple:
+        A, b = ps3["assemble"](nodes)
+        return A.T, b
+    with pytest.raises(AssertionError, match=r"A for .* at entry \(\d+, \d+\)"):
+        checks.check_assemble(transposed, seed=0)
+
+
+def test_ps3_library_solver_is_refused() -> None:
+    with pytest.raises(AssertionError, match="back-substitution yourself.*numpy.linalg"):
+        checks.check_back_substitute(lambda A, b: np.linalg.solve(A, b), seed=0)
+
+
+def test_ps3_unconverged_fixed_point_and_wrong_ift(ps3: dict[str, Any]) -> None:
+    with pytest.raises(AssertionError, match="fixed point z"):
+        checks.check_fixed_point(lambda F, x, z0: F(F(z0, x), x), seed=0)
+    with pytest.raises(AssertionError, match=r"dz\*/dx"):
+        checks.check_implicit_jacobian(lambda F_z, F_x, z, x: F_x(z, x), seed=0)
+
+
+def test_ps4_solution_passes(ps4: dict[str, Any]) -> None:
+    checks.check_product_gradient(ps4["product_grad_dp"], "dp", seed=7)
+    checks.check_product_gradient(ps4["product_grad_division"], "division", seed=7)
+    checks.check_conjugate_gradient(ps4["conjugate_gradient"], seed=7)
+    checks.check_ridge_hypergradient(ps4["ridge_hypergradient"], seed=7)
+    checks.check_cost_ratio(ps4["cost_ratio"], seed=7)
+
+
+def test_ps4_naive_division_fails_on_zeros() -> None:
+    with pytest.raises(AssertionError, match="1 zero entry"):
+        checks.check_product_gradient(lambda x: np.prod(x) / x, "division", seed=0)
+
+
+def test_ps4_solver_and_reference_are_refused() -> None:
+    with pytest.raises(AssertionError, match="numpy.linalg"):
+        checks.check_conjugate_gradient(lambda mv, b: np.linalg.solve(
+            np.column_stack([mv(e) for e in np.eye(len(b))]), b), seed=0)
+    from autodiff_lite import hyper
+
+    def cheat(X: Any, y: Any, Xv: Any, yv: Any, lam: float) -> float:
+        return hyper.hypergradient(hyper.RidgeProblem(X, y, Xv, yv), lam).gradient
+    with pytest.raises(AssertionError, match="yourself.*autodiff_lite"):
+        checks.check_ridge_hypergradient(cheat, seed=0)
+
+
+def test_ps4_wrong_cost_count(ps4: dict[str, Any]) -> None:
+    with pytest.raises(AssertionError, match="cost ratio for Liu's f"):
+        checks.check_cost_ratio(lambda nodes: 2.0, seed=0)
+
+
+def test_selfcheck_prints_a_verdict(ps4: dict[str, Any], capsys: pytest.CaptureFixture) -> None:
+    assert selfcheck(checks.check_cost_ratio, ps4["cost_ratio"]) is True
+    assert capsys.readouterr().out.startswith("✓ check_cost_ratio:")
+    assert selfcheck(checks.check_cost_ratio, lambda nodes: 2.0) is False
+    assert "✗ check_cost_ratio: not yet." in capsys.readouterr().out

@@ -26,7 +26,7 @@ from .core import shape
 from .reverse import Tape
 from .rules import broadcast_to
 
-__all__ = ["TraceTable", "adjoint_trace", "draw", "forward_tangents", "local_partials",
+__all__ = ["TapeGraph", "TraceTable", "adjoint_trace", "draw", "forward_tangents", "local_partials",
            "node_name", "plot_matrix", "primal_trace", "tangent_trace"]
 
 _SUBSCRIPT = str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉")
@@ -74,8 +74,8 @@ def node_name(k: int, n_inputs: int, mark: str = "") -> str:
 def _input_name(i: int, names: Sequence[str] | None, n_inputs: int,
                 mark: str = "") -> str:
     """x₁, x₂, ... (or x alone, or the caller's names); `mark` as in node_name."""
-    if names is not None:
-        return names[i] + mark
+    if names is not None:  # the mark goes on the letter: w̄₁, not w₁̄
+        return names[i][:1] + mark + names[i][1:]
     return "x" + mark + (str(i + 1).translate(_SUBSCRIPT) if n_inputs > 1 else "")
 
 
@@ -168,9 +168,21 @@ def forward_tangents(tape: Tape, direction: Sequence[Any] | None = None) -> list
 
 # ------------------------------------------------------------------ the graph
 
+class TapeGraph(graphviz.Digraph):
+    """A `graphviz.Digraph` whose text form is stable (no memory address).
+
+    Notebooks store the text form next to the picture; a fixed text keeps a
+    re-executed lesson byte for byte the same.
+    """
+
+    def __repr__(self) -> str:
+        nodes = sum(1 for line in self.body if "[label=" in line and "->" not in line)
+        return f"<computation graph: {nodes} boxes>"
+
+
 def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None,
          seed: Any = 1.0, input_names: Sequence[str] | None = None,
-         max_nodes: int = 50, digits: int = 3, rankdir: str = "LR") -> graphviz.Digraph:
+         max_nodes: int = 50, digits: int = 3, rankdir: str = "LR") -> TapeGraph:
     """The computation graph of `tape` as a `graphviz.Digraph`.
 
     One node per tape entry, labelled with its name, its operation and its value;
@@ -197,7 +209,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
     mark = _DOT if show == "tangent" else _BAR
 
     hidden = _hidden_range(tape, max_nodes)
-    dot = graphviz.Digraph("tape", graph_attr={"rankdir": rankdir},
+    dot = TapeGraph("tape", graph_attr={"rankdir": rankdir},
                            node_attr={"fontsize": "11"}, edge_attr={"fontsize": "10"})
     group = "elided"
     for k, (prim, value) in enumerate(zip(tape.ops, tape.values)):

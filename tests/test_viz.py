@@ -296,3 +296,18 @@ def test_plot_matrix_rejects_bad_input():
 def test_negative_constants_are_parenthesised():
     t = ad.trace(lambda x: x + -2.0, 1.0)
     assert viz.primal_trace(t).rows[1][1] == "v₀ + (-2)"
+
+
+def test_custom_input_names_carry_the_mark_on_the_letter(tape):
+    rows = viz.adjoint_trace(tape, input_names=["w₁", "w₂"]).rows
+    assert [r[0] for r in rows[-2:]] == ["w̄₁", "w̄₂"]
+    assert viz.tangent_trace(tape, input_names=["w₁", "w₂"]).rows[0][1] == "w\u0307₁"
+
+
+def test_the_graph_is_a_digraph_with_a_stable_text_form(tape):
+    import graphviz
+
+    dot = viz.draw(tape)
+    assert isinstance(dot, graphviz.Digraph)
+    assert repr(dot) == "<computation graph: 7 boxes>"
+    assert "0x" not in repr(dot)

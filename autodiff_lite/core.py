@@ -36,16 +36,14 @@ class Primitive:
     derivative computation can itself be traced (higher-order derivatives).
     """
 
-    __slots__ = ("name", "impl", "jvp", "vjp", "linear", "nondiff")
+    __slots__ = ("name", "impl", "jvp", "vjp", "nondiff")
 
     def __init__(self, name: str, impl: Callable[..., Any],
-                 jvp: Sequence[Rule | None], vjp: Sequence[Rule | None],
-                 linear: bool = False) -> None:
+                 jvp: Sequence[Rule | None], vjp: Sequence[Rule | None]) -> None:
         self.name = name
         self.impl = impl
         self.jvp = jvp
         self.vjp = vjp
-        self.linear = linear  # output is linear in its traced arguments (for counts)
         # No rule at all (sign): the output is a constant, never a tape node.
         self.nondiff = isinstance(vjp, tuple) and all(r is None for r in vjp)
 

@@ -15,11 +15,11 @@ from .reverse import Box, Node, Tape
 from .rules import RULES
 from . import lagrangian
 from .implicit import fixed_point
-from . import viz
+from . import symbolic, viz
 
 __all__ = [
     "Box", "Dual", "Node", "Primitive", "RULES", "Tape", "check_grads", "derivative",
     "grad", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "primal", "trace",
-    "value_and_grad", "vjp", "viz", "lagrangian", "fixed_point",
+    "value_and_grad", "symbolic", "vjp", "viz", "lagrangian", "fixed_point",
 ]
 __version__ = "0.1.0"

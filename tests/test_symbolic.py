@@ -1,0 +1,250 @@
+"""Tests of autodiff_lite.symbolic: derivatives, sizes counted by hand, expression swell.
+
+Derivatives are checked against reverse mode (ad.grad) and central differences,
+and against closed forms from the seeds; sizes against counts done by hand.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from autodiff_lite import symbolic as S
+from autodiff_lite.numerical import central_difference
+
+pytestmark = pytest.mark.library
+
+x = S.var("x")
+y = S.var("y")
+
+
+def logistic(l, n):
+    """l_n of seed 004's logistic map l_{k+1} = 4 l_k (1 - l_k), l_1 = l."""
+    for _ in range(n - 1):
+        l = 4 * l * (1 - l)
+    return l
+
+
+def seed000(x, ns):
+    """Seed 000's flat formula, with `ns` the namespace of exp and sin."""
+    return ns.exp(ns.exp(x) + ns.exp(x) ** 2) + ns.sin(ns.exp(x) + ns.exp(x) ** 2)
+
+
+# ------------------------------------------------------------------ random expressions
+
+# A tree spec is a nested tuple; `build` turns it into a symbolic expression or
+# into a traced autodiff_lite computation, using the same names (exp, sin, ...)
+# from either module. Domains are kept safe: log and / only see 1 + a**2 > 0.
+leaf = st.one_of(st.just(("x",)), st.floats(-2.0, 2.0).map(lambda c: ("c", c)))
+unary = ["sin", "cos", "tanh", "exp_sin", "log1sq", "neg", "pow2", "pow3"]
+binary = ["add", "sub", "mul", "div1sq"]
+specs = st.recursive(
+    leaf,
+    lambda kids: st.one_of(st.tuples(st.sampled_from(unary), kids),
+                           st.tuples(st.sampled_from(binary), kids, kids)),
+    max_leaves=12)
+
+
+def build(spec, ns, xv):
+    op = spec[0]
+    if op == "x":
+        return xv
+    if op == "c":
+        return spec[1]
+    a = build(spec[1], ns, xv)
+    if op == "sin":
+        return ns.sin(a)
+    if op == "cos":
+        return ns.cos(a)
+    if op == "tanh":
+        return ns.tanh(a)
+    if op == "exp_sin":
+        return ns.exp(ns.sin(a))
+    if op == "log1sq":
+        return ns.log(1 + a ** 2)
+    if op == "neg":
+        return -a
+    if op == "pow2":
+        return a ** 2
+    if op == "pow3":
+        return a ** 3
+    b = build(spec[2], ns, xv)
+    if op == "add":
+        return a + b
+    if op == "sub":
+        return a - b
+    if op == "mul":
+        return a * b
+    return a / (1 + b ** 2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(specs, st.floats(-1.5, 1.5))
+def test_diff_agrees_with_reverse_mode(spec, x0):
+    expr = S.diff(build(spec, S, x) + 0 * x, x)  # + 0*x: constants are expressions too
+    expected = ad.grad(lambda t: build(spec, anp, t) + 0.0 * t)(x0)
+    assert S.evaluate(expr, x=x0) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(specs, st.floats(-1.5, 1.5))
+def test_evaluate_agrees_with_numpy(spec, x0):
+    expr = build(spec, S, x) + 0 * x
+    assert S.evaluate(expr, x=x0) == pytest.approx(build(spec, np, x0), rel=1e-12,
+                                                  abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.2, 3.0), st.floats(-2.0, 2.0))
+def test_partial_derivatives_of_two_variables(x0, y0):
+    f = S.log(x) * y + x / (1 + y ** 2) - S.tanh(x * y)
+    fx, fy = S.diff(f, x), S.diff(f, "y")
+    num_x = central_difference(lambda t: S.evaluate(f, x=t, y=y0), x0)
+    num_y = central_difference(lambda t: S.evaluate(f, x=x0, y=t), y0)
+    assert S.evaluate(fx, x=x0, y=y0) == pytest.approx(num_x, rel=1e-6, abs=1e-6)
+    assert S.evaluate(fy, x=x0, y=y0) == pytest.approx(num_y, rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.parametrize("fn, rule", [
+    (S.exp, lambda v: math.exp(v)), (S.log, lambda v: 1 / v), (S.sin, math.cos),
+    (S.cos, lambda v: -math.sin(v)), (S.tanh, lambda v: 1 - math.tanh(v) ** 2)])
+def test_each_function_rule(fn, rule):
+    assert S.evaluate(S.diff(fn(x), x), x=0.7) == pytest.approx(rule(0.7), rel=1e-14)
+
+
+def test_quotient_and_negative_powers():
+    assert S.evaluate(S.diff(1 / x, x), x=2.0) == pytest.approx(-0.25)
+    assert S.evaluate(S.diff(x ** -2, x), x=2.0) == pytest.approx(-2 / 8)
+
+
+# ------------------------------------------------------------------ the seeds
+
+def test_seed000_flat_formula_derivative():
+    df = S.diff(seed000(x, S), x)
+    a = math.exp(0.5)
+    c = a + a * a
+    closed = (math.exp(c) + math.cos(c)) * (a + 2 * a * a)
+    assert S.evaluate(df, x=0.5) == pytest.approx(closed, rel=1e-13)
+    assert S.evaluate(df, x=0.5) == pytest.approx(ad.grad(lambda t: seed000(t, anp))(0.5))
+
+
+@pytest.mark.parametrize("x0", [0.1, 0.3, 0.77])
+def test_logistic_map_matches_the_slides_closed_forms(x0):
+    # Haotian Liu's table: l_3 = 16x(1-x)(1-2x)^2, l_3' = 16(1 - 10x + 24x^2 - 16x^3),
+    # l_4' = 64(1 - 42x + 504x^2 - 2640x^3 + 7040x^4 - 9984x^5 + 7168x^6 - 2048x^7)
+    l3 = 16 * x0 * (1 - x0) * (1 - 2 * x0) ** 2
+    assert S.evaluate(logistic(x, 3), x=x0) == pytest.approx(l3, rel=1e-12)
+    d3 = 16 * (1 - 10 * x0 + 24 * x0 ** 2 - 16 * x0 ** 3)
+    assert S.evaluate(S.diff(logistic(x, 3), x), x=x0) == pytest.approx(d3, rel=1e-12)
+    c = [1, -42, 504, -2640, 7040, -9984, 7168, -2048]
+    d4 = 64 * sum(ck * x0 ** k for k, ck in enumerate(c))
+    assert S.evaluate(S.diff(logistic(x, 4), x), x=x0) == pytest.approx(d4, rel=1e-9,
+                                                                        abs=1e-9)
+
+
+def test_logistic_derivative_n2_reads_like_the_slides():
+    assert str(S.diff(logistic(x, 2), x)) == "4 * (1 - x) - 4 * x"
+
+
+# ------------------------------------------------------------------ sizes, by hand
+
+def test_sizes_counted_by_hand():
+    assert (S.tree_size(x), S.dag_size(x)) == (1, 1)
+    # x * (1 - x): mul, x, sub, 1, x -> 5 nodes; distinct: mul, x, sub, 1 -> 4
+    e = x * (1 - x)
+    assert (S.tree_size(e), S.dag_size(e)) == (5, 4)
+    # l_2 = (4 * x) * (1 - x): mul, mul, 4, x, sub, 1, x -> 7; x shared -> 6
+    assert (S.tree_size(logistic(x, 2)), S.dag_size(logistic(x, 2))) == (7, 6)
+    # seed 000: s = exp(x) + exp(x)**2 is add, exp, x, pow, exp, x -> 6 nodes;
+    # f = add(exp(s), sin(s)) -> 1 + (1 + 6) + (1 + 6) = 15;
+    # distinct: x, exp x, pow, s, exp s, sin s, f -> 7
+    f = seed000(x, S)
+    assert (S.tree_size(f), S.dag_size(f)) == (15, 7)
+
+
+def test_logistic_tree_size_recurrence():
+    # T(l_{n+1}) = mul(mul(4, l_n), sub(1, l_n)) = 5 + 2 T(l_n), T(l_1) = 1
+    size = 1
+    for n in range(1, 12):
+        assert S.tree_size(logistic(x, n)) == size
+        # distinct: x, the constants 4 and 1, then 4*l, 1-l and their product per step
+        assert S.dag_size(logistic(x, n)) == (1 if n == 1 else 3 + 3 * (n - 1))
+        size = 5 + 2 * size
+
+
+def test_expression_swell_against_the_tape():
+    derivative_sizes, tape_sizes = [], []
+    for n in range(2, 11):
+        derivative_sizes.append(S.tree_size(S.diff(logistic(x, n), x)))
+        tape_sizes.append(len(ad.trace(lambda t, n=n: logistic(t, n), 0.3).nodes))
+    # the tape: the input plus three operations per step of the map
+    assert tape_sizes == [1 + 3 * (n - 1) for n in range(2, 11)]
+    # the derivative written out at least doubles with every step
+    assert all(b >= 2 * a for a, b in zip(derivative_sizes, derivative_sizes[1:]))
+    assert derivative_sizes[-1] > 500 * tape_sizes[-1]
+
+
+def test_sizes_are_fast_on_huge_trees():
+    big = S.diff(logistic(x, 40), x)  # written out, about 10^13 nodes
+    assert S.tree_size(big) > 10 ** 12
+    assert S.dag_size(big) < 2000
+    assert S.evaluate(big, x=0.3) == pytest.approx(
+        ad.grad(lambda t: logistic(t, 40))(0.3), rel=1e-6)
+
+
+# ------------------------------------------------------------------ simplification and text
+
+def test_light_simplification():
+    assert S.diff(S.const(3.0), x) is S.const(0.0)
+    assert S.diff(x, x) is S.const(1.0) and S.diff(y, x) is S.const(0.0)
+    assert str(0 + x * 1) == "x" and str(x * 0) == "0" and str(x ** 1) == "x"
+    assert str(x ** 0) == "1" and str(2 * S.const(3.0)) == "6"
+    assert str(x - 0) == "x" and str(0 - x) == "-x" and str(-(-x)) == "x"
+    assert str(x / 1) == "x" and str(S.exp(S.const(0.0))) == "1"
+    assert str(x + -x) == "x - x"  # light: no cancellation of equal terms
+
+
+def test_no_sharing_in_what_is_counted():
+    e = S.exp(x)
+    assert S.tree_size(e * e) == 5 and S.dag_size(e * e) == 3
+
+
+@pytest.mark.parametrize("expr, text", [
+    (x * (y + 1), "x * (y + 1)"), (x - (y - 1), "x - (y - 1)"), (x - y - 1, "x - y - 1"),
+    (x / (y * x), "x / (y * x)"), ((x + 1) ** 2, "(x + 1)**2"), (-(x + y), "-(x + y)"),
+    (S.sin(x) ** 2, "sin(x)**2"), (x ** -1, "x**(-1)"), ((-x) ** 2, "(-x)**2"),
+    (2.5 * x, "2.5 * x"), (x * (y / 2), "x * (y / 2)"),
+])
+def test_str_is_readable_python(expr, text):
+    assert str(expr) == text
+    env = {"x": 1.3, "y": -0.4, "sin": math.sin}
+    assert eval(text, env) == pytest.approx(S.evaluate(expr, x=1.3, y=-0.4))
+
+
+def test_evaluate_on_arrays_and_errors():
+    xs = np.linspace(0.1, 0.9, 5)
+    assert np.allclose(S.evaluate(S.diff(logistic(x, 3), x), x=xs),
+                       16 * (1 - 10 * xs + 24 * xs ** 2 - 16 * xs ** 3))
+    with pytest.raises(KeyError, match="evaluate\\(expr, y=...\\)"):
+        S.evaluate(x + y, x=1.0)
+
+
+def test_clear_errors():
+    with pytest.raises(TypeError, match="integer powers"):
+        x ** 0.5
+    with pytest.raises(TypeError, match="variable"):
+        S.diff(x, x + 1)
+    with pytest.raises(ValueError, match="identifier"):
+        S.var("2x")
+    with pytest.raises(TypeError, match="numbers, var"):
+        x + "y"
+    with pytest.raises(TypeError, match="truth value"):
+        bool(x)
+    with pytest.raises(ZeroDivisionError):
+        x / 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `autodiff-grade` and `python -m grading`."""
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    # nbgrader's gradebook code triggers SQLAlchemy session warnings that say
+    # nothing to an instructor; keep the terminal for progress and errors.
+    warnings.filterwarnings("ignore", module=r"nbgrader\.api")
     try:
         return run(args)
     except PipelineError as err:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import nbformat
+from nbgrader.api import MissingEntry
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config, PyFileConfigLoader
 
@@ -248,7 +249,7 @@ class Course:
                 try:
                     for sub in gb.assignment_submissions(assignment):
                         graded[sub.student.id] = sub
-                except Exception:  # not released yet: no such assignment in the db
+                except MissingEntry:  # not released yet: no such assignment in the db
                     graded = {}
                 students = sorted(set(graded) | {
                     k.split("/", 1)[1] for k in statuses if k.split("/", 1)[0] == assignment})
@@ -267,7 +268,9 @@ class Course:
                            "reason": "",
                            "autograded_score": _fmt(sub.code_score),
                            "max_autograded_score": _fmt(sub.max_code_score),
-                           "manual_score": _fmt(sub.written_score),
+                           # empty, not 0, until the written answers are graded
+                           "manual_score": "" if sub.needs_manual_grade
+                           else _fmt(sub.written_score),
                            "max_manual_score": _fmt(sub.max_written_score),
                            "needs_manual_grade": str(bool(sub.needs_manual_grade))}
 

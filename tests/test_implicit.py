@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
 from autodiff_lite import implicit, lagrangian
-from autodiff_lite.hyper import peak_memory
+from autodiff_lite.cost import peak_memory
 from autodiff_lite.implicit import (FixedPointError, ImplicitFunctionError,
                                     conjugate_gradient, fixed_point, iterate)
 from autodiff_lite.numerical import central_difference

@@ -110,7 +110,7 @@ ALL_CASES = [case for cases in CASES.values() for case in cases]
 
 
 # Rows registered by other modules are tested beside them.
-TESTED_ELSEWHERE = {"fixed_point": "test_implicit.py"}
+TESTED_ELSEWHERE = {"fixed_point": "test_implicit.py", "checkpoint": "test_checkpoint.py"}
 
 
 def test_every_primitive_has_a_case() -> None:

@@ -1,0 +1,71 @@
+"""Operation counts read off tapes, and the cheap gradient principle they show."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from autodiff_lite.cost import flops, gradient_cost, peak_memory
+
+pytestmark = pytest.mark.library
+
+rng = np.random.default_rng(7)
+X = rng.standard_normal((32, 8))
+
+
+def mlp(w1, w2):
+    return anp.sum(anp.tanh(X @ w1) @ w2)
+
+
+def loop(x):
+    for _ in range(50):
+        x = anp.sin(x) * 1.01 + x * 0.5
+    return anp.sum(x)
+
+
+WORKLOADS = {
+    "seed 004": (lambda x1, x2: anp.log(x1) + x1 * x2 - anp.sin(x2), (2.0, 5.0)),
+    "mlp": (mlp, (rng.standard_normal((8, 16)), rng.standard_normal(16))),
+    "logsumexp": (anp.logsumexp, (rng.standard_normal(1000),)),
+    "product": (anp.prod, (rng.standard_normal(1000),)),
+    "elementwise loop": (loop, (rng.standard_normal(100),)),
+    "softmax cross-entropy": (lambda z: -anp.sum(anp.log(anp.softmax(z)[:, 0])),
+                              (rng.standard_normal((20, 5)),)),
+}
+
+
+def test_counts_by_hand() -> None:
+    tape = ad.trace(lambda x1, x2: anp.log(x1) + x1 * x2 - anp.sin(x2), 2.0, 5.0)
+    assert flops(tape) == 5  # log, multiply, add, sin, subtract
+    a, b = np.ones((2, 3)), np.ones((3, 4))
+    assert flops(ad.trace(lambda a, b: a @ b, a, b)) == 2 * 2 * 4 * 3
+    assert flops(ad.trace(lambda a: anp.sum(a.T), a)) == 6  # the transpose is free
+
+
+@pytest.mark.parametrize("name", WORKLOADS)
+def test_gradient_costs_a_small_constant_times_the_function(name: str) -> None:
+    f, args = WORKLOADS[name]
+    cost = gradient_cost(f, *args)
+    assert 1.0 < cost.ratio <= 5.0, cost
+
+
+def test_the_ratio_does_not_grow_with_the_number_of_inputs() -> None:
+    def f(x):
+        return anp.sum(anp.exp(anp.sin(x) * x))
+    ratios = [gradient_cost(f, np.ones(n)).ratio for n in (10, 100, 10_000)]
+    assert max(ratios) == pytest.approx(min(ratios))
+
+
+def test_a_primitive_without_a_cost_model_is_named() -> None:
+    tape = ad.trace(lambda x: ad.fixed_point(lambda z, x: 0.5 * z + x, x, 0.0), 1.0)
+    with pytest.raises(ValueError, match="'fixed_point'.*cost.FLOPS"):
+        flops(tape)
+
+
+def test_peak_memory_sees_a_large_allocation() -> None:
+    _, peak = peak_memory(lambda: np.ones(1_000_000).sum())
+    assert peak >= 8_000_000
+    _, small = peak_memory(lambda: 1.0 + 2.0)
+    assert small < 100_000

@@ -15,11 +15,13 @@ from .reverse import Box, Node, Tape
 from .rules import RULES
 from . import lagrangian
 from .implicit import fixed_point
+from .checkpoint import checkpoint
+from . import cost
 from . import symbolic, viz
 
 __all__ = [
     "Box", "Dual", "Node", "Primitive", "RULES", "Tape", "check_grads", "derivative",
     "grad", "hessian", "hvp", "jacfwd", "jacrev", "jvp", "primal", "trace",
-    "value_and_grad", "symbolic", "vjp", "viz", "lagrangian", "fixed_point",
+    "value_and_grad", "symbolic", "vjp", "viz", "lagrangian", "fixed_point", "checkpoint", "cost",
 ]
 __version__ = "0.1.0"

@@ -21,7 +21,6 @@ w* = (XᵀX + λI)⁻¹ Xᵀy and dw*/dλ = -(XᵀX + λI)⁻¹ w*.
 
 from __future__ import annotations
 
-import tracemalloc
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from . import numpy as anp
 from .api import grad, hvp, jvp, value_and_grad
+from .cost import peak_memory
 from .implicit import conjugate_gradient
 
 
@@ -126,22 +126,6 @@ def unrolled_hypergradient(problem: RidgeProblem, lam: float, steps: int,
     value, g = value_and_grad(
         lambda lm: unrolled_validation_loss(problem, lm, steps, eta))(float(lam))
     return Hypergradient(float(value), float(g), None)
-
-
-def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run fn() and return its result and the peak of newly allocated bytes (tracemalloc)."""
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        if started:
-            tracemalloc.stop()
-    return result, int(peak)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import api
 from .core import Primitive, TracerBase, bind, primal, shape, zeros_like
-from .rules import RULES, _EveryArgument, register
+from .rules import RULES, EveryArgument, register
 
 #: Default tolerance: stop when |F(z) - z| <= tol * max(1, |z|) (max norms).
 TOL = 1e-12
@@ -178,7 +178,7 @@ def _vjp_rule(i: int, g: Any, z: Any, *xs: Any, F: Callable, z0: Any, tol: float
 
 
 FIXED_POINT = RULES.get("fixed_point") or register(Primitive(
-    "fixed_point", _impl, _EveryArgument(_jvp_rule), _EveryArgument(_vjp_rule)))
+    "fixed_point", _impl, EveryArgument(_jvp_rule), EveryArgument(_vjp_rule)))
 
 
 def fixed_point(F: Callable[[Any, Any], Any], x: Any, z0: Any, tol: float = TOL,

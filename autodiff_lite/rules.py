@@ -349,12 +349,14 @@ def _sum_vjp(g: Any, z: Any, x: Any, axis: Any = None, keepdims: bool = False) -
     return broadcast_to(_expand_reduced(g, x, axis, keepdims), shape(x))
 
 
-def _exclusive_prod(x: Any, axis: Any) -> Any:
-    """For every entry, the product of the *other* entries along `axis`.
+def _exclusive_prod(x: Any, axis: Any, scale: Any = 1.0) -> Any:
+    """For every entry, `scale` times the product of the *other* entries along `axis`.
 
     No division, so it is exact when entries are zero. Plain arrays use prefix and
     suffix products (two cumprods, the forward-backward dynamic programme); traced
     values (higher derivatives) use the same idea by halving, with traced ops.
+    `scale` (a scalar, or shaped like a keepdims reduction of x) starts the prefix
+    products, which saves the final multiplication by the output cotangent.
     """
     xs = shape(x)
     nd = len(xs)
@@ -362,37 +364,41 @@ def _exclusive_prod(x: Any, axis: Any) -> Any:
     axes = tuple(sorted(a % nd for a in axes))
     keep = tuple(a for a in range(nd) if a not in axes)
     perm = keep + axes
+    batch = tuple(xs[a] for a in keep)
     m = int(np.prod([xs[a] for a in axes]))
-    flat = reshape(transpose(x, perm), tuple(xs[a] for a in keep) + (m,))
-    if isinstance(flat, TracerBase):
-        others = _exclusive_prod_last(flat)
+    flat = reshape(transpose(x, perm), batch + (m,))
+    if shape(scale):
+        scale = reshape(transpose(scale, perm), batch + (1,))
+    if isinstance(flat, TracerBase) or isinstance(scale, TracerBase):
+        others = _exclusive_prod_last(flat, scale)
     else:
-        ones = np.ones(flat.shape[:-1] + (1,))
-        prefix = np.cumprod(np.concatenate([ones, flat[..., :-1]], -1), -1)
+        start = np.broadcast_to(scale, batch + (1,))
+        ones = np.ones(batch + (1,))
+        prefix = np.cumprod(np.concatenate([start, flat[..., :-1]], -1), -1)
         suffix = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
         others = prefix * suffix
     back = reshape(others, tuple(xs[a] for a in perm))
     return transpose(back, _inverse_axes(perm))
 
 
-def _exclusive_prod_last(x: Any) -> Any:
+def _exclusive_prod_last(x: Any, scale: Any) -> Any:
     """`_exclusive_prod` along the last axis with traced ops: pair up, recurse."""
     xs = shape(x)
     n = xs[-1]
     if n == 1:
-        return np.ones(xs)
+        return broadcast_to(scale, xs)
     if n % 2:
         x = concatenate([x, np.ones(xs[:-1] + (1,))], axis=-1)
     pairs = reshape(x, xs[:-1] + ((n + 1) // 2, 2))
     a = getitem(pairs, (Ellipsis, 0))
     b = getitem(pairs, (Ellipsis, 1))
-    rest = _exclusive_prod_last(a * b)  # product of every other pair
+    rest = _exclusive_prod_last(a * b, scale)  # (scaled) product of every other pair
     out = reshape(stack([rest * b, rest * a], axis=-1), xs[:-1] + (2 * ((n + 1) // 2),))
     return getitem(out, (Ellipsis, slice(0, n)))
 
 
 def _prod_vjp(g: Any, z: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return _expand_reduced(g, x, axis, keepdims) * _exclusive_prod(x, axis)
+    return _exclusive_prod(x, axis, _expand_reduced(g, x, axis, keepdims))
 
 
 def _logsumexp_vjp(g: Any, z: Any, x: Any, axis: Any = None,
@@ -453,7 +459,7 @@ def _stack_piece(i: int, g: Any, z: Any, *arrays: Any, axis: int) -> Any:
     return getitem(g, (slice(None),) * axis + (i,))
 
 
-class _EveryArgument:
+class EveryArgument:
     """Rule column for a primitive with any number of arguments (concatenate)."""
 
     __slots__ = ("rule",)
@@ -563,9 +569,9 @@ RULES: dict[str, Primitive] = {p.name: p for p in [
           (lambda t, z, g, index, shape: untake(t, index, shape),),
           (lambda h, z, g, index, shape: getitem(h, index),)),
     Primitive("concatenate", lambda *xs, axis: np.concatenate(xs, axis),
-          _EveryArgument(_concat_jvp), _EveryArgument(_concat_piece)),
+          EveryArgument(_concat_jvp), EveryArgument(_concat_piece)),
     Primitive("stack", lambda *xs, axis: np.stack(xs, axis),
-          _EveryArgument(_stack_jvp), _EveryArgument(_stack_piece)),
+          EveryArgument(_stack_jvp), EveryArgument(_stack_piece)),
 ]}
 
 

@@ -26,8 +26,8 @@ from .core import shape
 from .reverse import Tape
 from .rules import broadcast_to
 
-__all__ = ["TapeGraph", "TraceTable", "adjoint_trace", "draw", "forward_tangents", "local_partials",
-           "node_name", "plot_matrix", "primal_trace", "tangent_trace"]
+__all__ = ["TapeGraph", "TraceTable", "adjoint_trace", "draw", "fmt", "forward_tangents",
+           "local_partials", "node_name", "plot_matrix", "primal_trace", "tangent_trace"]
 
 _SUBSCRIPT = str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉")
 _DOT, _BAR = "\u0307", "\u0304"  # combining dot (tangent v̇) and bar (adjoint v̄)
@@ -210,7 +210,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
 
     hidden = _hidden_range(tape, max_nodes)
     dot = TapeGraph("tape", graph_attr={"rankdir": rankdir},
-                           node_attr={"fontsize": "11"}, edge_attr={"fontsize": "10"})
+                    node_attr={"fontsize": "11"}, edge_attr={"fontsize": "10"})
     group = "elided"
     for k, (prim, value) in enumerate(zip(tape.ops, tape.values)):
         if k in hidden:
@@ -232,7 +232,11 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
 
     seen: set[tuple[str, str]] = set()
     for k in range(len(tape)):
-        for j, partial in local_partials(tape, k):
+        if k in hidden:  # its edges are drawn dashed, without numbers
+            pairs = [(j, None) for j in tape.parents[k] if j >= 0]
+        else:
+            pairs = local_partials(tape, k)
+        for j, partial in pairs:
             head = group if k in hidden else f"n{k}"
             tail = group if j in hidden else f"n{j}"
             if group in (head, tail):

@@ -198,3 +198,25 @@ def test_assert_close_accepts_within_and_rejects_beyond_tolerance(x: float, rel:
     if abs(x) > 1e-6:
         with pytest.raises(AssertionError, match="relative error"):
             compare.assert_close(x * (1 + rel), x, "value")
+
+
+def test_feedback_trims_test_tracebacks_and_redacts_hidden_failures() -> None:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from grading.feedback import HIDDEN_FEEDBACK, ShortTestTracebacks
+
+    def test_cell(evalue: str) -> nbformat.NotebookNode:
+        cell = new_code_cell("checks.check_jvp(jvp, ops, seed=1008)",
+                             metadata={"nbgrader": {"grade": True, "solution": False}})
+        cell.outputs = [new_output("error", ename="AssertionError", evalue=evalue,
+                                   traceback=["line quoting the hidden test's code",
+                                              f"AssertionError: {evalue}"])]
+        return cell
+
+    nb = new_notebook(cells=[test_cell("jvp: expected 5.5, got 5.0"),
+                             test_cell(f"{HIDDEN_MARK} jvp: expected 1.25, got 1.0")])
+    nb, _ = ShortTestTracebacks().preprocess(nb, {})
+    visible, hidden = (c.outputs[0] for c in nb.cells)
+    assert visible.traceback == ["AssertionError: jvp: expected 5.5, got 5.0"]
+    assert hidden.evalue == HIDDEN_FEEDBACK and "1.25" not in str(hidden)

@@ -20,9 +20,12 @@ import pytest
 from nbgrader.validator import Validator
 
 from grading.__main__ import main
+from grading.feedback import HIDDEN_FEEDBACK, HIDDEN_MARK
 from grading.pipeline import GRADED, NOT_GRADABLE, Course, load_config
 
-pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow,
+              # nbgrader's own gradebook code warns about SQLAlchemy sessions
+              pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "course" / "source"
@@ -37,6 +40,23 @@ PARTIAL = {
     "ps3_lagrangian": (("assemble", "fixed_point"), 25 + 15),
     "ps4_cheap_gradients": (("product_grad_dp", "cost_ratio"), 20 + 15),
 }
+
+
+# A jvp fitted to the visible test (Liu's f at (2, 5) along (1, 0)): it passes the
+# visible test and must fail the hidden ones, losing that cell's 15 points.
+HARDCODED = ("ps1_forward_mode", "jvp", """
+def jvp(f, primals, tangents):
+    f(*[Dual(p, t) for p, t in zip(primals, tangents)])
+    return 11.652071455223084, 5.5
+""", 100 - 15)
+
+
+def replace_answer(nb: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+    return nb
 
 
 def copy_course(dest: Path) -> Path:
@@ -85,6 +105,8 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
         submit(root, "reference", a, source)
         submit(root, "blank", a, release)
         submit(root, "partial", a, fill_answers(release, source, PARTIAL[a][0]))
+        if a == HARDCODED[0]:
+            submit(root, "hardcoder", a, replace_answer(source, *HARDCODED[1:3]))
         c.autograde(a)
     return c
 
@@ -136,16 +158,28 @@ def test_source_has_a_manually_graded_answer_and_read_only_cells(assignment: str
     assert any(m["locked"] and not m["grade"] for m in meta)  # read-only instructions
 
 
+def test_hidden_tests_catch_hard_coded_answers_without_revealing_them(course: Course) -> None:
+    a = HARDCODED[0]
+    assert course.autograded_score(a, "hardcoder") == (HARDCODED[3], 100.0)
+    course.feedback(a, "hardcoder")
+    html = (course.root / "feedback" / "hardcoder" / a / f"{a}.html").read_text()
+    assert HIDDEN_FEEDBACK.split(":")[0] in html
+    autograded = (course.root / "autograded" / "hardcoder" / a / f"{a}.ipynb").read_text()
+    assert HIDDEN_MARK in autograded  # the instructor's copy keeps the details
+    assert HIDDEN_MARK not in html and "the directional derivative" not in html
+
+
 def test_feedback_export_round_trip(course: Course, tmp_path: Path) -> None:
     course.feedback(ASSIGNMENTS[0])
     for student in ("reference", "blank", "partial"):
         html = course.root / "feedback" / student / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.html"
         assert html.is_file()
-        assert "BEGIN HIDDEN TESTS" not in html.read_text()
+        text = html.read_text()
+        assert "BEGIN HIDDEN TESTS" not in text and not re.search(r"seed=1\d\d\d", text)
     out = tmp_path / "grades.csv"
     assert main(["--course-root", str(course.root), "export", "-o", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 3 * len(ASSIGNMENTS)
+    assert len(rows) == 3 * len(ASSIGNMENTS) + 1  # + the hard-coder
     with course.api.gradebook as gb:
         for row in rows:
             sub = gb.find_submission(row["assignment"], row["student"])

@@ -16,7 +16,9 @@ import pytest
 
 from grading.pipeline import GRADED, NOT_GRADABLE, Course
 
-pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow,
+              # nbgrader's own gradebook code warns about SQLAlchemy sessions
+              pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
 
 REPO = Path(__file__).resolve().parent.parent
 PS1 = "ps1_forward_mode"

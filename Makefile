@@ -30,7 +30,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 SANITIZE  := $(wildcard notebooks/sanitize.cfg)
 
-.PHONY: help setup graphviz lab test notebooks lock clean distclean
+.PHONY: help setup graphviz lab test notebooks bench lock clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [PORT=8888] [PYTEST_ARGS='...']"
@@ -74,6 +74,17 @@ endif
 
 notebooks: setup ## re-execute lessons in place to refresh stored outputs (NB=path to run one)
 	"$(VENV_PY)" tools/run_notebooks.py $(NB)
+
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	"$(VENV_PY)" -m pip install -c constraints.txt -e ".[bench]"
+	@touch "$@"
+
+bench: setup $(BENCH_STAMP) ## benchmarks side by side with micrograd, autograd, torch (BENCH_ARGS=--quick)
+	"$(VENV_PY)" -m tests.benchmarks.bench_scalar $(BENCH_ARGS)
+	"$(VENV_PY)" -m tests.benchmarks.bench_vectorised $(BENCH_ARGS)
+	"$(VENV_PY)" -m tests.benchmarks.bench_lagrangian $(BENCH_ARGS)
 
 lock: ## re-resolve the dependencies in a fresh venv and rewrite constraints.txt
 	rm -rf "$(BUILD)/lock-venv"

@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dense-max", type=int, default=4000,
                         help="largest chain solved densely (default 4000: 128 MB)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="chains up to 10^4 only")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.max_n = min(args.max_n, 10_000)
     sizes = [n for n in (1000, 2000, 4000, 10_000, 30_000, 100_000) if n <= args.max_n]
     solve_table(sizes, args.dense_max, args.repeat)
     memory_table([25, 100, 400])

@@ -9,6 +9,7 @@ call (calling it twice gives the same answer, never the sum).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from .core import Primitive, Trace, TracerBase, bind, shape, zeros_like
@@ -110,9 +111,9 @@ class Tape(Trace):
 
     # ------------------------------------------------------------------ reading
     @property
-    def records(self) -> list[tuple]:
-        """One `(prim, args, parents, value, params)` tuple per node."""
-        return list(zip(self.ops, self.args, self.parents, self.values, self.params))
+    def records(self) -> Records:
+        """A read-only view: one `(prim, args, parents, value, params)` per node."""
+        return Records(self)
 
     @property
     def nodes(self) -> list[Node]:
@@ -174,6 +175,24 @@ class Tape(Trace):
                 cur = adj[j]
                 adj[j] = ct if cur is None else cur + ct
         return adj
+
+
+class Records(Sequence):
+    """Node k of a tape as one tuple, read from its columns on demand (no copy)."""
+
+    __slots__ = ("_tape",)
+
+    def __init__(self, tape: Tape) -> None:
+        self._tape = tape
+
+    def __len__(self) -> int:
+        return len(self._tape.values)
+
+    def __getitem__(self, k: Any) -> Any:
+        t = self._tape
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        return t.ops[k], t.args[k], t.parents[k], t.values[k], t.params[k]
 
 
 _NO_PARAMS: dict = {}

@@ -1,9 +1,11 @@
 """Undo monkeypatching of the functions grading relies on.
 
 An answer cell can rebind `np.allclose`, `math.isclose`, `builtins.abs` or the
-checks themselves. When `grading` is imported (in the read-only setup cell,
-before any answer cell) `snapshot` records the originals; every check starts by
-calling `restore`, which puts back anything an answer cell replaced.
+checks themselves. When `grading.checks` is imported (in the read-only setup
+cell, before any answer cell) `snapshot` records the originals and `seal` makes
+the grading modules refuse rebinding; every check starts by calling `restore`,
+which puts back anything an answer cell replaced. None of this is a sandbox:
+code in the same interpreter can always get around it (see the instructor guide).
 """
 
 from __future__ import annotations
@@ -31,6 +33,31 @@ _WATCHED: tuple[tuple[Any, tuple[str, ...]], ...] = (
 )
 
 
+class _Sealed(types.ModuleType):
+    """A module whose existing attributes cannot be rebound or deleted.
+
+    New attributes are still allowed: the import system adds a submodule to its
+    package the first time the submodule is imported.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in vars(self):
+            raise AttributeError(f"{self.__name__}.{name} belongs to the grading "
+                                 "package and cannot be replaced from a notebook")
+        types.ModuleType.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{self.__name__}.{name} belongs to the grading package "
+                             "and cannot be deleted from a notebook")
+
+
+def seal(*modules: types.ModuleType) -> None:
+    """Make the grading modules' functions impossible to rebind by assignment."""
+    for m in modules:
+        if type(m) is types.ModuleType:
+            m.__class__ = _Sealed
+
+
 def snapshot(*modules: types.ModuleType) -> None:
     """Remember the watched functions and every public function of `modules`."""
     targets = list(_WATCHED)
@@ -47,6 +74,9 @@ def restore() -> list[str]:
     replaced = []
     for owner, name, original in _SAVED:
         if _getattr(owner, name, None) is not original:
-            _setattr(owner, name, original)
+            if isinstance(owner, _Sealed):
+                vars(owner)[name] = original  # edited through __dict__
+            else:
+                _setattr(owner, name, original)
             replaced.append(f"{_getattr(owner, '__name__', '?')}.{name}")
     return replaced

@@ -220,3 +220,15 @@ def test_feedback_trims_test_tracebacks_and_redacts_hidden_failures() -> None:
     visible, hidden = (c.outputs[0] for c in nb.cells)
     assert visible.traceback == ["AssertionError: jvp: expected 5.5, got 5.0"]
     assert hidden.evalue == HIDDEN_FEEDBACK and "1.25" not in str(hidden)
+
+
+def test_checks_cannot_be_rebound_and_dict_edits_are_undone() -> None:
+    with pytest.raises(AttributeError, match="cannot be replaced"):
+        checks.check_derivative = lambda *a, **k: "passed"  # type: ignore[assignment]
+    original = checks.check_jvp
+    vars(checks)["check_jvp"] = lambda *a, **k: "passed"
+    try:
+        checks.check_dual_arithmetic(Dual, seed=0)  # any check restores first
+        assert checks.check_jvp is original
+    finally:
+        vars(checks)["check_jvp"] = original

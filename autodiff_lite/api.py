@@ -9,7 +9,7 @@ Every call makes a new trace, so they nest to any depth: `grad(grad(f))`,
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -99,30 +99,33 @@ def derivative(f: Function) -> Function:
     return df
 
 
+def _unit_vectors(shape_: tuple[int, ...]) -> Iterator[Any]:
+    """e_0, e_1, ... of an array of `shape_`, in row-major order (1.0 for a scalar)."""
+    n = int(np.prod(shape_))
+    for k in range(n):
+        e = np.zeros(n)
+        e[k] = 1.0
+        yield e.reshape(shape_) if shape_ else 1.0
+
+
+def _of_one_argument(f: Function, args: Sequence[Any], i: int) -> Function:
+    """f as a function of its i-th argument alone, the others held fixed."""
+    return lambda xi: f(*args[:i], xi, *args[i + 1:])
+
+
 def jacfwd(f: Function, argnums: int = 0) -> Function:
     """Jacobian by forward mode: one JVP per input entry; shape out + in."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         (i,) = _argnums(argnums, len(args), "jacfwd")
-        args = list(args)
+        f_i = _of_one_argument(f, args, i)
         x = as_input(args[i])
         xs = shape(x)
-        n = int(np.prod(xs))
-        columns = []
-        for k in range(n):
-            e = np.zeros(n)
-            e[k] = 1.0
-            e = e.reshape(xs) if xs else 1.0
-
-            def f_i(xi: Any) -> Any:
-                return f(*args[:i], xi, *args[i + 1:])
-
-            out, col = jvp(f_i, (x,), (e,))
-            columns.append(col)
+        outs, columns = zip(*(jvp(f_i, (x,), (e,)) for e in _unit_vectors(xs)))
         if not xs:
             return _as_output(columns[0], x)
-        return reshape(stack(columns, axis=-1), shape(out) + xs)
+        return reshape(stack(columns, axis=-1), shape(outs[0]) + xs)
 
     return jac
 
@@ -202,23 +205,12 @@ def jacrev(f: Function, argnums: int = 0) -> Function:
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
         (i,) = _argnums(argnums, len(args), "jacrev")
-        args = list(args)
-
-        def f_i(xi: Any) -> Any:
-            return f(*args[:i], xi, *args[i + 1:])
-
         x = as_input(args[i])
-        out, pullback = vjp(f_i, x)
-        os = shape(out)
-        m = int(np.prod(os))
-        rows = []
-        for k in range(m):
-            e = np.zeros(m)
-            e[k] = 1.0
-            rows.append(pullback(e.reshape(os) if os else 1.0)[0])
-        if not os:
+        out, pullback = vjp(_of_one_argument(f, args, i), x)
+        rows = [pullback(e)[0] for e in _unit_vectors(shape(out))]
+        if not shape(out):
             return rows[0]
-        return reshape(stack(rows, axis=0), os + shape(x))
+        return reshape(stack(rows, axis=0), shape(out) + shape(x))
 
     return jac
 

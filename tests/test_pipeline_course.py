@@ -239,3 +239,13 @@ def test_cli_usage_errors() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code == 2
+
+
+def test_autograding_again_replaces_and_never_duplicates(course: Course) -> None:
+    a = ASSIGNMENTS[0]
+    before = course.autograded_score(a, "partial")
+    (outcome,) = course.autograde(a, "partial")
+    assert (outcome.score, outcome.max_score) == before
+    with course.api.gradebook as gb:
+        students = [s.student.id for s in gb.assignment_submissions(a)]
+    assert sorted(students) == sorted(set(students))

@@ -26,12 +26,24 @@ Thunk = Callable[[], Any]
 
 @dataclass(frozen=True)
 class Workload:
-    """One computation: f on NumPy, and value-and-gradient by autodiff_lite and by hand."""
+    """One computation: f on NumPy, and value-and-gradient by autodiff_lite and by hand.
+
+    `fun(*args)` is the traceable f that `grad_autodiff` differentiates (with respect
+    to every argument), so `cost.gradient_cost(w.fun, *w.args)` counts the same thing.
+    """
 
     name: str
     f_numpy: Thunk
     grad_autodiff: Thunk
     grad_by_hand: Thunk
+    fun: Callable[..., Any]
+    args: tuple
+
+
+def _workload(name: str, f_numpy: Thunk, fun: Callable[..., Any], args: tuple,
+              by_hand: Thunk) -> Workload:
+    vg = value_and_grad(fun, argnums=tuple(range(len(args))) if len(args) > 1 else 0)
+    return Workload(name, f_numpy, lambda: vg(*args), by_hand, fun, args)
 
 
 def mlp_loss(batch: int = 256, width: int = 512, seed: int = 0) -> Workload:
@@ -55,9 +67,8 @@ def mlp_loss(batch: int = 256, width: int = 512, seed: int = 0) -> Workload:
         g_h = g_out @ w2.T
         return float(np.mean(r ** 2)), (x.T @ (g_h * (1.0 - h * h)), h.T @ g_out)
 
-    vg = value_and_grad(loss, argnums=(0, 1))
-    return Workload(f"MLP loss (batch {batch}, width {width})", f_numpy,
-                    lambda: vg(w1, w2), by_hand)
+    return _workload(f"MLP loss (batch {batch}, width {width})", f_numpy, loss, (w1, w2),
+                     by_hand)
 
 
 def logsumexp(n: int = 10**6, seed: int = 0) -> Workload:
@@ -74,8 +85,7 @@ def logsumexp(n: int = 10**6, seed: int = 0) -> Workload:
         s = e.sum()
         return float(m + np.log(s)), e / s
 
-    vg = value_and_grad(anp.logsumexp)
-    return Workload(f"logsumexp of {n:.0e} numbers", f_numpy, lambda: vg(x), by_hand)
+    return _workload(f"logsumexp of {n:.0e} numbers", f_numpy, anp.logsumexp, (x,), by_hand)
 
 
 def product(n: int = 10**5, seed: int = 0) -> Workload:
@@ -88,9 +98,8 @@ def product(n: int = 10**5, seed: int = 0) -> Workload:
         suffix = np.cumprod(np.concatenate([[1.0], x[:0:-1]]))[::-1]
         return float(np.prod(x)), prefix * suffix
 
-    vg = value_and_grad(anp.prod)
-    return Workload(f"product of {n:.0e} numbers (one zero)", lambda: float(np.prod(x)),
-                    lambda: vg(x), by_hand)
+    return _workload(f"product of {n:.0e} numbers (one zero)", lambda: float(np.prod(x)),
+                     anp.prod, (x,), by_hand)
 
 
 def elementwise_loop(n: int = 10**4, ops: int = 1000, seed: int = 0) -> Workload:
@@ -120,15 +129,13 @@ def elementwise_loop(n: int = 10**4, ops: int = 1000, seed: int = 0) -> Workload
             g = g * (0.9 * (1.0 - t * t) + 0.1)
         return float(np.sum(x)), g
 
-    vg = value_and_grad(f)
-    return Workload(f"{ops} elementwise ops on {n} numbers", f_numpy, lambda: vg(x0),
-                    by_hand)
+    return _workload(f"{ops} elementwise ops on {n} numbers", f_numpy, f, (x0,), by_hand)
 
 
 def vectorised(small: bool = False) -> list[Workload]:
     """Issue 7's five workloads; `small` shrinks them for a quick look (lesson 06)."""
     if small:
-        return [mlp_loss(64, 128), logsumexp(10**5), product(10**4),
+        return [mlp_loss(64, 128), logsumexp(10**5), product(10**5),
                 elementwise_loop(10**4, 200), elementwise_loop(10, 200)]
     return [mlp_loss(), logsumexp(), product(), elementwise_loop(), elementwise_loop(10)]
 

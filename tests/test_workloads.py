@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from autodiff_lite import workloads
+from autodiff_lite.cost import gradient_cost
 
 pytestmark = pytest.mark.library
 
@@ -35,3 +36,9 @@ def test_median_times_runs_each_thunk_interleaved() -> None:
     times = workloads.median_times([lambda: calls.append("a"), lambda: calls.append("b")], 3)
     assert calls == ["a", "b"] * 4  # one warm-up round, then three interleaved rounds
     assert len(times) == 2 and all(t >= 0.0 for t in times)
+
+
+@pytest.mark.parametrize("workload", workloads.vectorised(small=True), ids=lambda w: w.name)
+def test_fun_and_args_describe_the_differentiated_function(workload) -> None:
+    assert workload.fun(*workload.args) == pytest.approx(workload.f_numpy(), rel=1e-12)
+    assert gradient_cost(workload.fun, *workload.args).ratio <= 5.0

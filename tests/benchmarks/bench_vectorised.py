@@ -94,7 +94,7 @@ def workload_args(small: bool) -> list[tuple[str, dict]]:
     mlp = {"x": rng.standard_normal((batch, width)), "y": rng.standard_normal((batch, 10)),
            "w1": rng.standard_normal((width, width)) / np.sqrt(width),
            "w2": rng.standard_normal((width, 10)) / np.sqrt(width)}
-    n_prod = 10**4 if small else 10**5
+    n_prod = 10**5
     prod = np.random.default_rng(0).uniform(0.5, 1.5, n_prod)
     prod[n_prod // 3] = 0.0
     rounds = 50 if small else 250
@@ -136,16 +136,8 @@ def ratio_table(small: bool, repeat: int) -> None:
 
 def count_table() -> None:
     print("\nOperation counts read off the tapes: flops(f) and flops(value and gradient)")
-    for w, (kind, args) in zip(workloads.vectorised(small=True), workload_args(True)):
-        if kind == "mlp":
-            f = lambda w1, w2: workloads.anp.mean(  # noqa: E731
-                (workloads.anp.tanh(args["x"] @ w1) @ w2 - args["y"]) ** 2)
-            cost = gradient_cost(f, args["w1"], args["w2"])
-        elif kind == "loop":
-            cost = gradient_cost(lambda v: _loop(workloads.anp, v, args["rounds"]), args["v"])
-        else:
-            fn = workloads.anp.logsumexp if kind == "logsumexp" else workloads.anp.prod
-            cost = gradient_cost(fn, args["v"])
+    for w in workloads.vectorised(small=True):
+        cost = gradient_cost(w.fun, *w.args)
         print(f"{w.name:<42} f {cost.f_flops:>10}  grad {cost.grad_flops:>10}  "
               f"ratio {cost.ratio:.2f}  (target: at most 5)")
 

@@ -2,8 +2,9 @@
 
 Maintainers run `make notebooks` (or `make notebooks NB=notebooks/02_forward_mode.ipynb`)
 after changing a lesson. Cells run top to bottom in a fresh kernel started in the
-notebook's folder; no per-cell timing metadata is recorded, so re-running an
-unchanged notebook leaves the file byte for byte the same.
+notebook's folder; no per-cell timing metadata is recorded and split stream
+outputs are merged, so re-running an unchanged notebook (whose outputs do not
+depend on time) leaves the file byte for byte the same.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 KERNEL = "python3"
 
@@ -23,6 +25,9 @@ def run(path: Path, timeout: int) -> None:
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
+    # One print can arrive as several stream messages; merge them so the stored
+    # outputs do not depend on how the kernel happened to flush.
+    nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",

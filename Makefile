@@ -13,6 +13,7 @@ STAMP       := $(VENV)/.installed
 BUILD       := $(CURDIR)/build
 PYTEST      := $(VENV_PY) -m pytest
 PYTEST_ARGS ?=
+NBVAL_ARGS  ?=
 PORT        ?= 8888
 
 # Keep every Jupyter / IPython / matplotlib config and runtime dir inside build/
@@ -30,10 +31,10 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 SANITIZE  := $(wildcard notebooks/sanitize.cfg)
 
-.PHONY: help setup graphviz lab test notebooks bench lock clean distclean
+.PHONY: help setup graphviz browser-deps lab test notebooks bench lock clean distclean
 
 help: ## list the targets
-	@echo "usage: make TARGET [PORT=8888] [PYTEST_ARGS='...']"
+	@echo "usage: make TARGET [PORT=8888] [PYTEST_ARGS='...'] [NBVAL_ARGS='...']"
 	@echo
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 14
 
@@ -63,13 +64,25 @@ graphviz: # Graphviz's `dot` renders the computation graphs (python package grap
 	  fi; \
 	fi
 
+browser-deps: # headless Chromium and its WebDriver for the browser tests (tests/browser/, marker `browser`)
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "chromium / chromedriver not found: installing Debian's chromium and chromium-driver"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	  else \
+	    echo "error: the browser tests need Chromium and its driver on PATH. Install them, then run make again:" >&2; \
+	    echo "  Debian/Ubuntu: sudo apt-get install chromium chromium-driver" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
 lab: setup ## start JupyterLab on 127.0.0.1, port PORT (default 8888)
 	"$(VENV)/bin/jupyter" lab --ip=127.0.0.1 --port=$(PORT) --no-browser --allow-root --ServerApp.root_dir="$(CURDIR)"
 
-test: setup ## run pytest over tests/, then nbval over notebooks/ (extra args: PYTEST_ARGS=...)
+test: setup browser-deps ## run pytest over tests/ (browser tests included), then nbval over notebooks/ (extra args: PYTEST_ARGS=... for tests/, NBVAL_ARGS=... for notebooks/)
 	$(PYTEST) tests $(PYTEST_ARGS)
 ifneq ($(NOTEBOOKS),)
-	$(PYTEST) --nbval $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE)) notebooks $(PYTEST_ARGS)
+	$(PYTEST) --nbval $(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE)) notebooks $(NBVAL_ARGS)
 endif
 
 notebooks: setup ## re-execute lessons in place to refresh stored outputs (NB=path to run one)

@@ -1,0 +1,1 @@
+"""Browser tests (marker `browser`): JupyterLab and nbgrader in headless Chromium."""

@@ -1,0 +1,169 @@
+"""The course in a real browser: JupyterLab, a lesson, nbgrader's Formgrader and
+Assignment List, in headless Chromium (issue 8).
+
+Every server runs on 127.0.0.1 with a token, like `make lab`. Only the first test
+serves the repository itself and only looks at it; the others work on temporary
+copies, so nothing the browser does (JupyterLab autosaves, nbgrader writes a
+gradebook and an exchange) touches the committed files.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from .conftest import ARTIFACTS, ROOT
+
+pytestmark = pytest.mark.browser
+
+LESSON = "02_forward_mode.ipynb"
+STDERR = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stderr"]'
+
+
+# -- JupyterLab, as a person uses it ------------------------------------------------
+
+def wait(driver, seconds: float = 60) -> WebDriverWait:
+    return WebDriverWait(driver, seconds, poll_frequency=0.25,
+                         ignored_exceptions=(StaleElementReferenceException,))
+
+
+def open_lab(driver, lab, path: str = "lab") -> None:
+    driver.get(lab.url(path))
+    wait(driver, 90).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, ".jp-FileBrowser .jp-DirListing-content")))
+
+
+def listed_names(driver) -> set[str]:
+    items = driver.find_elements(By.CSS_SELECTOR, ".jp-FileBrowser .jp-DirListing-item")
+    return {item.find_element(By.CSS_SELECTOR, ".jp-DirListing-itemText").text for item in items}
+
+
+def file_item(driver, name: str):
+    def find(d):
+        for item in d.find_elements(By.CSS_SELECTOR, ".jp-FileBrowser .jp-DirListing-item"):
+            if item.find_element(By.CSS_SELECTOR, ".jp-DirListing-itemText").text == name:
+                return item
+        return False
+    return wait(driver).until(find, f"{name!r} is not listed in the file browser")
+
+
+def open_in_file_browser(driver, *names: str) -> None:
+    """Double-click each name in turn: folders, then a file."""
+    for name in names:
+        ActionChains(driver).double_click(file_item(driver, name)).perform()
+
+
+def run_menu_command(driver, menu: str, item: str) -> None:
+    """Click `menu` in the main menu bar, then its item labelled `item`."""
+    labels = driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-item .lm-MenuBar-itemLabel")
+    label = next((x for x in labels if x.text == menu), None)
+    assert label is not None, f"no {menu!r} menu in {[x.text for x in labels]}"
+    label.click()
+    wait(driver, 10).until(EC.element_to_be_clickable((By.XPATH, (
+        '//ul[contains(@class,"lm-Menu-content")]/li[contains(@class,"lm-Menu-item")]'
+        f'[div[contains(@class,"lm-Menu-itemLabel")][normalize-space()="{item}"]]')))).click()
+
+
+def wait_kernel_idle(driver, panel, seconds: float = 120) -> None:
+    """Every code cell of the notebook has run: an execution count, no [*]."""
+    def done(_):
+        prompts = panel.find_elements(By.CSS_SELECTOR, ".jp-CodeCell .jp-InputArea-prompt")
+        texts = [p.get_attribute("textContent").strip() for p in prompts]
+        return bool(texts) and all(re.fullmatch(r"\[\d+\]:", t) for t in texts)
+    wait(driver, seconds).until(done, "the notebook's cells did not all run")
+
+
+def notebook_panel(driver, name: str):
+    """The notebook tab whose title is `name`, once its cells are shown."""
+    def find(d):
+        for panel in d.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel"):
+            if panel.is_displayed() and panel.find_elements(By.CSS_SELECTOR, ".jp-Cell"):
+                return panel
+        return False
+    wait(driver, 60).until(EC.presence_of_element_located(
+        (By.XPATH, f'//li[contains(@class,"lm-TabBar-tab")][.//div[text()="{name}"]]')))
+    return wait(driver, 60).until(find, f"{name} did not open")
+
+
+def wait_kernel_ready(driver, seconds: float = 90) -> None:
+    """The status bar says the notebook's kernel is connected and idle."""
+    wait(driver, seconds).until(lambda d: d.execute_script(
+        "return [...document.querySelectorAll('.jp-StatusBar-Widget')].some("
+        "  w => w.textContent.replace(/\\s+/g, ' ').includes('| Idle'));"),
+        "the kernel did not become idle")
+
+
+# -- 1 and 2: the repository and a lesson ------------------------------------------
+
+def test_make_lab_file_browser_shows_notebooks_and_course(start_lab, browser, tmp_path) -> None:
+    lab = start_lab(ROOT, tmp_path, via_make=True)
+    open_lab(browser, lab)
+    wait(browser).until(lambda d: {"notebooks", "course"} <= listed_names(d),
+                        "the file browser does not list notebooks/ and course/")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-1-file-browser.png"))
+
+
+def stored_outputs(path: Path) -> dict[str, int]:
+    """How many graphs (SVG) and plots (PNG) the committed lesson shows."""
+    counts = {"image/svg+xml": 0, "image/png": 0}
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            for mime in counts:
+                counts[mime] += mime in output.get("data", {})
+    return counts
+
+
+def test_lesson_02_runs_all_cells_and_renders_graph_and_plots(start_lab, browser, tmp_path) -> None:
+    # A copy of the lessons: running them in place would autosave over the
+    # committed outputs.
+    served = tmp_path / "repo"
+    shutil.copytree(ROOT / "notebooks", served / "notebooks",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    expected = stored_outputs(ROOT / "notebooks" / LESSON)
+    assert expected["image/svg+xml"] >= 1, "lesson 02 should draw at least one graph"
+
+    lab = start_lab(served, tmp_path / "home")
+    open_lab(browser, lab)
+    open_in_file_browser(browser, "notebooks", LESSON)
+    panel = notebook_panel(browser, LESSON)
+    wait_kernel_ready(browser)
+    # The lesson is stored executed: clear it first, so what is seen is this run's.
+    run_menu_command(browser, "Edit", "Clear Outputs of All Cells")
+    wait(browser, 10).until(lambda d: not panel.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output"))
+    run_menu_command(browser, "Run", "Run All Cells")
+    wait_kernel_idle(browser, panel)
+
+    # Graphviz: JupyterLab renders image/svg+xml of a trusted (just run) output
+    # as an <img> holding the SVG; matplotlib's PNGs as <img> too.
+    graphs = panel.find_elements(
+        By.CSS_SELECTOR, '.jp-OutputArea-output.jp-RenderedSVG img[src^="data:image/svg+xml"]')
+    plots = panel.find_elements(
+        By.CSS_SELECTOR, '.jp-OutputArea-output.jp-RenderedImage img[src^="data:image/png"]')
+    assert len(graphs) == expected["image/svg+xml"], "the computation graphs are not all drawn"
+    assert len(plots) == expected["image/png"], "the plots are not all drawn"
+    for img in graphs + plots:
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", img)
+        wait(browser, 10).until(lambda d, img=img: d.execute_script(
+            "return arguments[0].complete && arguments[0].naturalWidth > 0;", img),
+            "an image output did not load")
+    assert "<svg" in browser.execute_script(
+        "return decodeURIComponent(arguments[0].src.split(',')[1]);", graphs[0])
+    errors = panel.find_elements(By.CSS_SELECTOR, STDERR)
+    assert not errors, "error output after Run All:\n" + "\n".join(e.text for e in errors)
+
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", graphs[0])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-2-lesson-02.png"))

@@ -17,6 +17,8 @@ from nbconvert.preprocessors import Preprocessor
 
 # Checks prefix the message of a failure on a hidden test's seed with this.
 HIDDEN_MARK = "[hidden test]"
+# A hidden test prints this line first; the feedback drops the output after it.
+HIDDEN_OUTPUT = "[hidden tests: their output is not shown in the feedback]"
 HIDDEN_FEEDBACK = ("a hidden test failed: your code is wrong on inputs other than the "
                    "visible tests' ones. Test it on more cases.")
 
@@ -30,10 +32,21 @@ class ShortTestTracebacks(Preprocessor):
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             return cell, resources
+        kept, hidden = [], False
         for out in cell.outputs:
-            if out.output_type != "error":
-                continue
-            if str(out.evalue).startswith(HIDDEN_MARK):
-                out.evalue = HIDDEN_FEEDBACK
-            out.traceback = [f"{out.ename}: {out.evalue}"]
+            if out.output_type == "stream":
+                if hidden:
+                    continue  # printed while a hidden test ran
+                text = str(out.text)
+                if HIDDEN_OUTPUT in text:
+                    hidden = True
+                    out.text = text[:text.index(HIDDEN_OUTPUT) + len(HIDDEN_OUTPUT)] + "\n"
+            elif out.output_type == "error":
+                if hidden or str(out.evalue).startswith(HIDDEN_MARK):
+                    out.ename, out.evalue = "AssertionError", HIDDEN_FEEDBACK
+                out.traceback = [f"{out.ename}: {out.evalue}"]
+            elif hidden:
+                continue  # a display made while a hidden test ran
+            kept.append(out)
+        cell.outputs = kept
         return cell, resources

@@ -29,6 +29,8 @@ import numpy as np
 
 import autodiff_lite
 
+from . import guard
+
 _REFERENCE = "autodiff_lite"
 _REFERENCE_DIR = os.path.dirname(os.path.abspath(autodiff_lite.__file__)) + os.sep
 _errstate = np.errstate
@@ -39,6 +41,7 @@ _setprofile = sys.setprofile
 _ModuleType = types.ModuleType
 _object_setattr = object.__setattr__
 _modules = sys.modules
+_restore = guard.restore
 
 
 class ReferenceBlocked(RuntimeError):
@@ -160,7 +163,15 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
     on = f" on {shown}" if shown else ""
     try:
         with quiet(), reference_blocked(task, forbidden):
-            return fn(*args)
+            try:
+                result = fn(*args)
+            finally:
+                replaced = _restore()  # what the call replaced, put back at once
+        if replaced:
+            raise AssertionError(f"{name}{on} replaced {', '.join(replaced)} while being "
+                                 "tested; grading puts it back and gives no points for "
+                                 "this test")
+        return result
     except AssertionError:
         raise
     except ReferenceBlocked as err:

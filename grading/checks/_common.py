@@ -3,34 +3,46 @@
 from __future__ import annotations
 
 import functools
+import sys
 from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
 
 from .. import guard
-from ..feedback import HIDDEN_MARK
+from ..feedback import HIDDEN_MARK, HIDDEN_OUTPUT
 
 
 # Hidden tests pass seeds from here on; visible tests pass smaller ones.
 HIDDEN_SEEDS = 1000
 
 
-def check(fn: Callable[..., str]) -> Callable[..., str]:
+def check(fn: Callable[..., str], _restore: Callable[[], list[str]] = guard.restore,
+          _sys: Any = sys) -> Callable[..., str]:
     """Mark a check: undo monkeypatching first, tag failures of hidden tests.
 
     The tag lets the feedback hide a hidden test's inputs and expected values
-    (`grading.feedback`); the instructor's copy keeps the whole message.
+    (`grading.feedback`); the instructor's copy keeps the whole message. A
+    hidden test first prints `HIDDEN_OUTPUT`: the feedback drops whatever the
+    cell printed after it (a student's function could print its inputs), and
+    any error raised after it counts as a hidden test's, whatever its type.
     """
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> str:
-        guard.restore()
+        _restore()
+        hidden = kwargs.get("seed", 0) >= HIDDEN_SEEDS
+        if hidden:
+            _sys.stdout.write(HIDDEN_OUTPUT + "\n")
         try:
             return fn(*args, **kwargs)
         except AssertionError as err:
-            if kwargs.get("seed", 0) >= HIDDEN_SEEDS:
+            if hidden:
                 raise AssertionError(f"{HIDDEN_MARK} {err}") from None
+            raise
+        except BaseException as err:  # a student's own exception type, an interrupt
+            if hidden:
+                raise AssertionError(f"{HIDDEN_MARK} {type(err).__name__}") from None
             raise
 
     return run

@@ -1,0 +1,185 @@
+"""nbgrader preprocessors that keep grading going whatever a submission does.
+
+`grading.pipeline` puts these into nbgrader's autograde steps (`Autograde.
+sanitize_preprocessors` and `Autograde.autograde_preprocessors`):
+
+* `RestoreLockedCells` puts back read-only cells a student deleted (the setup
+  cell that imports NumPy and the checks, the instructions), at their place.
+  nbgrader restores the *source* of locked cells that are still there, and
+  (with `OverwriteCells.add_missing_cells`) deleted test cells, but not deleted
+  read-only cells;
+* `GuardedExecute` is nbgrader's `Execute` with two additions:
+
+  - a cell that runs past the timeout and ignores the interrupt (it catches
+    KeyboardInterrupt or ignores SIGINT) no longer stops the notebook: the
+    kernel is restarted, the cells before it are run again (their outputs are
+    kept from the first run), the cell gets a `CellTimeoutError` output, and
+    grading continues with the next cell. Only the tests that need that cell
+    lose their points;
+  - before each test cell, the grading package's guard is reset from outside
+    the student's cells (`grading.guard.restore`: functions an answer replaced,
+    the grading modules in `sys.modules`, `builtins.__import__`, stdout).
+
+A notebook whose cells keep getting stuck is stopped after `max_restarts`
+restarts (the submission is then reported as not gradable).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError
+from nbclient.util import ensure_async, run_sync
+from nbformat import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Integer, Unicode
+
+# Run silently before every test cell (see grading.guard.restore).
+RESTORE_SNIPPET = "__import__('grading.guard').guard.restore()"
+
+STUCK_MESSAGE = ("this cell ran longer than {timeout} s and did not stop when interrupted "
+                 "(it catches KeyboardInterrupt or ignores SIGINT), so the kernel was "
+                 "restarted and the cells before it were run again; the tests that need "
+                 "it score 0")
+
+
+def _is_test(cell: NotebookNode) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+class GuardedExecute(Execute):
+    """nbgrader's Execute, surviving cells that ignore interrupts; guard reset per test."""
+
+    max_restarts = Integer(
+        3, help="restarts after stuck cells before the notebook is given up on").tag(
+            config=True)
+    restore_snippet = Unicode(RESTORE_SNIPPET).tag(config=True)
+
+    _replaying = False
+    _restarts = 0
+    _stuck: set[int]
+
+    async def async_execute_cell(self, cell: NotebookNode, cell_index: int,
+                                 execution_count: int | None = None,
+                                 store_history: bool = True) -> NotebookNode:
+        if self._replaying:
+            return await super().async_execute_cell(cell, cell_index, execution_count,
+                                                    store_history)
+        if not hasattr(self, "_stuck"):
+            self._stuck = set()
+        if _is_test(cell) and self.restore_snippet:
+            await self._run_quietly(self.restore_snippet, cell_index)
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count,
+                                                    store_history)
+        except CellTimeoutError:
+            # The interrupt did not end the cell: the kernel is still busy with it.
+            self._restarts += 1
+            if self._restarts > self.max_restarts:
+                raise
+            self.log.error("Cell %d ignored the interrupt; restarting the kernel and "
+                           "running the cells before it again", cell_index)
+            self._stuck.add(cell_index)
+            await self._restart_and_replay(cell_index)
+            message = STUCK_MESSAGE.format(timeout=self.timeout)
+            cell.outputs.append(NotebookNode(
+                output_type="error", ename="CellTimeoutError", evalue=message,
+                traceback=[f"CellTimeoutError: {message}"]))
+            return cell
+
+    # nbclient binds its synchronous wrapper to the base class's coroutine
+    execute_cell = run_sync(async_execute_cell)
+
+    async def _run_quietly(self, code: str, cell_index: int) -> None:
+        """Run `code` in the kernel; its outputs go nowhere."""
+        scratch = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[],
+                               execution_count=None)
+        self._replaying = True
+        try:
+            await super().async_execute_cell(scratch, cell_index, store_history=False)
+        finally:
+            self._replaying = False
+
+    async def _restart_and_replay(self, cell_index: int) -> None:
+        assert self.km is not None and self.kc is not None
+        await ensure_async(self.km.restart_kernel(now=True))
+        await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
+        started = time.monotonic()
+        self._replaying = True
+        try:
+            for index in range(cell_index):
+                if index in self._stuck:
+                    continue
+                cell = self.nb.cells[index]
+                if cell.cell_type != "code":
+                    continue
+                await super().async_execute_cell(copy.deepcopy(cell), index,
+                                                 store_history=False)
+        finally:
+            self._replaying = False
+        self.log.info("Replayed %d cells in %.1f s", cell_index, time.monotonic() - started)
+
+
+class RestoreLockedCells(NbGraderPreprocessor):
+    """Put back read-only cells that a submission deleted, where they were."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                source = gb.find_notebook(info["notebook"], info["assignment"])
+            except Exception:  # unknown notebook: nbgrader reports it
+                return nb, resources
+            # nbgrader keeps source cells in notebook order (add_missing_cells relies on it)
+            cells = [(c.name, c.cell_type, c.source, bool(c.locked))
+                     for c in source.source_cells]
+            graded = {c.name for c in source.grade_cells} | {
+                c.name for c in source.solution_cells}
+        present = {c.metadata.get("nbgrader", {}).get("grade_id"): k
+                   for k, c in enumerate(nb.cells) if "nbgrader" in c.metadata}
+        for k, (name, cell_type, text, locked) in enumerate(cells):
+            if name in present or not locked or name in graded:
+                continue  # grade cells are nbgrader's job (add_missing_cells)
+            self.log.warning("Read-only cell %s was deleted; putting it back", name)
+            new = NotebookNode(cell_type=cell_type, source=text, metadata=NotebookNode(
+                nbgrader=NotebookNode(grade=False, solution=False, locked=True,
+                                      grade_id=name, schema_version=3)))
+            if cell_type == "code":
+                new.outputs, new.execution_count = [], None
+            previous = [present[n] for n, *_ in cells[:k] if n in present]
+            at = max(previous) + 1 if previous else 0
+            nb.cells.insert(at, new)
+            present = {i: (j + 1 if j >= at else j) for i, j in present.items()}
+            present[name] = at
+        return nb, resources
+
+
+class CapOutputSize(NbGraderPreprocessor):
+    """Cap the characters of every output (nbgrader's LimitOutput counts lines only).
+
+    One line of a hundred megabytes, or a huge HTML or image display, would
+    otherwise end up in the autograded notebook and in the feedback.
+    """
+
+    max_chars = Integer(20_000, help="characters kept per output").tag(config=True)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict,
+                        index: int) -> tuple[NotebookNode, dict]:
+        if cell.cell_type != "code":
+            return cell, resources
+        for out in cell.outputs:
+            if out.output_type == "stream" and len(out.text) > self.max_chars:
+                out.text = out.text[:self.max_chars] + "\n... Output truncated ...\n"
+            elif out.output_type in ("display_data", "execute_result"):
+                size = sum(len(str(v)) for v in out.get("data", {}).values())
+                if size > self.max_chars:
+                    out.data = NotebookNode({"text/plain": f"[an output of {size} characters, "
+                                             "too large to keep]"})
+            elif out.output_type == "error":
+                out.evalue = str(out.evalue)[:self.max_chars]
+                out.traceback = [line[:self.max_chars] for line in out.traceback]
+        return cell, resources

@@ -167,3 +167,66 @@ def test_lesson_02_runs_all_cells_and_renders_graph_and_plots(start_lab, browser
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", graphs[0])
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "browser-2-lesson-02.png"))
+
+
+# -- 3 and 4: nbgrader, for the instructor and for a learner ------------------------
+
+ASSIGNMENTS = sorted(p.name for p in (ROOT / "course" / "source").iterdir() if p.is_dir())
+EXERCISE = "finite_differences"  # ps1's first and simplest exercise
+# Typed line by line (one-line definitions, so the editor's auto-indent has no say).
+ANSWER = (
+    "step = lambda x, h, p: h if h is not None else np.finfo(float).eps ** p * max(1.0, abs(x))\n"
+    "forward_difference = lambda f, x, h=None: (f(x + step(x, h, 1/2)) - f(x)) / step(x, h, 1/2)\n"
+    "central_difference = lambda f, x, h=None: "
+    "(f(x + step(x, h, 1/3)) - f(x - step(x, h, 1/3))) / (2 * step(x, h, 1/3))")
+# The usual slip: the central difference divided by h instead of 2h.
+WRONG_ANSWER = ANSWER.replace("/ (2 * step(x, h, 1/3))", "/ step(x, h, 1/3)")
+
+
+def run_grading(course: Path, *args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "grading", "--course-root", str(course), *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def released_course(tmp_path_factory) -> Path:
+    """A copy of course/ with a fresh gradebook: every assignment generated (so
+    nbgrader knows them) and ps1 released into the course's local exchange."""
+    course = tmp_path_factory.mktemp("instructor") / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "course" / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "course" / "source", course / "source",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    run_grading(course, "release")
+    run_grading(course, "release", "ps1_forward_mode", "--exchange")
+    return course
+
+
+def test_formgrader_lists_the_four_assignments(start_lab, browser, released_course,
+                                                tmp_path) -> None:
+    # The instructor starts JupyterLab from the course folder (docs/instructors.md).
+    lab = start_lab(released_course, tmp_path, cwd=released_course)
+    open_lab(browser, lab)
+    run_menu_command(browser, "Nbgrader", "Formgrader")
+    frame = wait(browser).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, "#formgrader iframe")))
+    browser.switch_to.frame(frame)
+
+    def rows(d):
+        cells = d.find_elements(By.CSS_SELECTOR, "#main-table tr")
+        found = {}
+        for row in cells:
+            names = row.find_elements(By.CSS_SELECTOR, "td.name")
+            status = row.find_elements(By.CSS_SELECTOR, "td.status")
+            if names and names[0].text.strip():
+                found[names[0].text.strip()] = status[0].text.strip() if status else ""
+        return found if len(found) >= len(ASSIGNMENTS) else False
+
+    listed = wait(browser).until(rows, "the Formgrader does not list the assignments")
+    assert sorted(listed) == ASSIGNMENTS == [
+        "ps1_forward_mode", "ps2_reverse_mode", "ps3_lagrangian", "ps4_cheap_gradients"]
+    assert listed["ps1_forward_mode"].lower() == "released"
+    browser.switch_to.default_content()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "browser-3-formgrader.png"))

@@ -142,6 +142,11 @@ def jupyter_env(home: Path) -> dict[str, str]:
                       ("MPLCONFIGDIR", "matplotlib")]:
         env[name] = str(home / sub)
         (home / sub).mkdir(parents=True, exist_ok=True)
+    # Answer JupyterLab's "notified about official Jupyter news?" toast with No
+    # up front: it would cover part of the page (and the news needs a network).
+    settings = home / "jupyter/config/lab/user-settings/@jupyterlab/apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}\n')
     env["JUPYTER_PLATFORM_DIRS"] = "1"
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     env["PATH"] = f"{JUPYTER.parent}{os.pathsep}{env.get('PATH', '')}"

@@ -13,14 +13,15 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -230,3 +231,115 @@ def test_formgrader_lists_the_four_assignments(start_lab, browser, released_cour
     browser.switch_to.default_content()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "browser-3-formgrader.png"))
+
+
+def answer_the_other_exercises(notebook: Path, source: Path, skip: str) -> None:
+    """A learner who has done the rest: every answer cell but `skip` gets the
+    model answer, so Validate speaks of `skip` alone."""
+    model = {cell.metadata["nbgrader"]["grade_id"]: cell.source
+             for cell in nbformat.read(source, as_version=4).cells
+             if cell.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in model and grade_id != skip:
+            cell.source = model[grade_id]
+            if cell.cell_type == "markdown":  # the markers are for nbgrader's eyes only
+                cell.source = "\n".join(line for line in cell.source.splitlines()
+                                        if "### BEGIN SOLUTION" not in line
+                                        and "### END SOLUTION" not in line)
+    nbformat.write(nb, notebook)
+
+
+def type_into_cell(driver, panel, marker: str, text: str) -> None:
+    """Click into the code cell whose text contains `marker`, select all, type `text`."""
+    def cell_editor(_):
+        for cell in panel.find_elements(By.CSS_SELECTOR, ".jp-CodeCell"):
+            editor = cell.find_element(By.CSS_SELECTOR, ".cm-content")
+            if marker in editor.get_attribute("textContent"):
+                return editor
+        return False
+    editor = wait(driver, 30).until(cell_editor, f"no cell holds {marker!r}")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", editor)
+    editor.click()
+    ActionChains(driver).key_down(Keys.CONTROL).send_keys("a").key_up(Keys.CONTROL).perform()
+    ActionChains(driver).send_keys(Keys.DELETE).perform()
+    for line in text.split("\n"):
+        ActionChains(driver).send_keys(line).perform()
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+    typed = editor.get_attribute("textContent")
+    assert all(line in typed for line in text.split("\n")), f"the cell holds {typed!r}"
+
+
+def validate(driver, panel, artefact: str) -> WebElement:
+    """Click the notebook's Validate button; the message of the dialog it opens."""
+    panel.find_element(By.CSS_SELECTOR, ".validate-button").click()
+    message = wait(driver, 180).until(EC.visibility_of_element_located(
+        (By.CSS_SELECTOR, ".jp-Dialog #validation-message")), "Validate reported nothing")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / artefact))
+    return message
+
+
+def close_dialog(driver) -> None:
+    driver.find_element(By.CSS_SELECTOR, ".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
+    wait(driver, 10).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, ".jp-Dialog")))
+
+
+def test_learner_fetches_answers_and_validates(start_lab, browser, released_course,
+                                              tmp_path) -> None:
+    from grading.pipeline import load_config
+
+    # The learner's own folder, whose nbgrader_config.py names the course and the
+    # exchange configured in course/nbgrader_config.py.
+    exchange = load_config(released_course).Exchange.root
+    student = tmp_path / "learner"
+    student.mkdir()
+    (student / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {'autodiff-course'!r}\n"
+        f"c.Exchange.root = {str(exchange)!r}\n")
+    lab = start_lab(student, tmp_path / "home", cwd=student)
+    open_lab(browser, lab)
+
+    # Nbgrader > Assignment List > Fetch
+    run_menu_command(browser, "Nbgrader", "Assignment List")
+    released = wait(browser).until(EC.presence_of_element_located((By.XPATH, (
+        '//div[@id="released_assignments_list"]/div[contains(@class,"list_item")]'
+        '[.//span[contains(@class,"item_name")][normalize-space()="ps1_forward_mode"]]'))),
+        "ps1_forward_mode is not in the released assignments")
+    assert "autodiff-course" in released.text
+    released.find_element(By.XPATH, './/button[normalize-space()="Fetch"]').click()
+    fetched = wait(browser).until(EC.presence_of_element_located((By.XPATH, (
+        '//div[@id="fetched_assignments_list"]/div[contains(@class,"list_item")]'
+        '[.//a[contains(@class,"assignment-notebooks-link")][normalize-space()="ps1_forward_mode"]]'))),
+        "ps1_forward_mode was not fetched")
+    notebook = student / "ps1_forward_mode" / "ps1_forward_mode.ipynb"
+    assert notebook.is_file()
+    answer_the_other_exercises(
+        notebook, released_course / "source" / "ps1_forward_mode" / "ps1_forward_mode.ipynb",
+        skip=EXERCISE)
+    browser.save_screenshot(str(ARTIFACTS / "browser-4-assignment-list.png"))
+
+    # Open the notebook from the Assignment List, type an answer, validate.
+    fetched.find_element(By.CSS_SELECTOR, "a.assignment-notebooks-link").click()
+    wait(browser, 10).until(EC.element_to_be_clickable((By.XPATH, (
+        '//div[@id="fetched_assignments_list"]//div[contains(@class,"collapse")]'
+        '//a[normalize-space()="ps1_forward_mode"]')))).click()
+    panel = notebook_panel(browser, "ps1_forward_mode.ipynb")
+    wait_kernel_ready(browser)
+
+    type_into_cell(browser, panel, "def forward_difference", ANSWER)
+    message = validate(browser, panel, "browser-4-validate-correct.png")
+    assert "validation-success" in message.get_attribute("class"), message.text
+    assert "Success! Your notebook passes all the tests." in message.text
+    close_dialog(browser)
+
+    type_into_cell(browser, panel, "forward_difference = lambda", WRONG_ANSWER)
+    message = validate(browser, panel, "browser-4-validate-wrong.png")
+    assert "validation-failed" in message.get_attribute("class"), message.text
+    text = message.text
+    assert "The following cell failed" in text
+    assert "central_difference" in text and "AssertionError" in text
+    assert "forward_difference(f, x) with" not in text  # the right half passes
+    close_dialog(browser)

@@ -5,8 +5,9 @@ import os
 import matplotlib
 from hypothesis import HealthCheck, settings
 
+# Headless plots in this process only: kernels that tests start (JupyterLab,
+# nbgrader) must keep Jupyter's inline backend, so MPLBACKEND is not set.
 matplotlib.use("Agg")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 # Derandomised so a CI failure reproduces exactly; no deadline because the first
 # example of a test pays for imports and a loaded 2-core machine is slow.

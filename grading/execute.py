@@ -39,7 +39,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer, Unicode
 
 # Run silently before every test cell (see grading.guard.restore).
-RESTORE_SNIPPET = "__import__('grading.guard').guard.restore()"
+RESTORE_SNIPPET = "__import__('sys').modules['grading.guard'].restore();"
 
 STUCK_MESSAGE = ("this cell ran longer than {timeout} s and did not stop when interrupted "
                  "(it catches KeyboardInterrupt or ignores SIGINT), so the kernel was "
@@ -72,19 +72,18 @@ class GuardedExecute(Execute):
         if not hasattr(self, "_stuck"):
             self._stuck = set()
         if _is_test(cell) and self.restore_snippet:
-            await self._run_quietly(self.restore_snippet, cell_index)
+            try:
+                await self._run_quietly(self.restore_snippet, cell_index)
+            except CellTimeoutError:  # the kernel no longer answers: start it afresh
+                await self._recover(cell_index)
         try:
             return await super().async_execute_cell(cell, cell_index, execution_count,
                                                     store_history)
         except CellTimeoutError:
             # The interrupt did not end the cell: the kernel is still busy with it.
-            self._restarts += 1
-            if self._restarts > self.max_restarts:
-                raise
-            self.log.error("Cell %d ignored the interrupt; restarting the kernel and "
-                           "running the cells before it again", cell_index)
             self._stuck.add(cell_index)
-            await self._restart_and_replay(cell_index)
+            await self._recover(cell_index)
+            self.nb.cells[cell_index] = cell
             message = STUCK_MESSAGE.format(timeout=self.timeout)
             cell.outputs.append(NotebookNode(
                 output_type="error", ename="CellTimeoutError", evalue=message,
@@ -98,36 +97,53 @@ class GuardedExecute(Execute):
         """Run `code` in the kernel; its outputs go nowhere."""
         scratch = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[],
                                execution_count=None)
+        await self._run_aside(scratch, cell_index)
+
+    async def _run_aside(self, cell: NotebookNode, cell_index: int) -> None:
+        """Execute `cell` without it replacing the notebook's cell at `cell_index`
+        (nbclient stores the cell it executed back into the notebook)."""
+        original = self.nb.cells[cell_index]
         self._replaying = True
         try:
-            await super().async_execute_cell(scratch, cell_index, store_history=False)
+            await super().async_execute_cell(cell, cell_index, store_history=False)
         finally:
             self._replaying = False
+            self.nb.cells[cell_index] = original
+
+    async def _recover(self, cell_index: int) -> None:
+        self._restarts += 1
+        if self._restarts > self.max_restarts:
+            raise CellTimeoutError(f"the kernel got stuck {self._restarts} times; giving up")
+        self.log.error("Cell %d did not stop when interrupted; restarting the kernel and "
+                       "running the cells before it again", cell_index)
+        await self._restart_and_replay(cell_index)
 
     async def _restart_and_replay(self, cell_index: int) -> None:
         assert self.km is not None and self.kc is not None
         await ensure_async(self.km.restart_kernel(now=True))
         await ensure_async(self.kc.wait_for_ready(timeout=self.startup_timeout))
         started = time.monotonic()
-        self._replaying = True
-        try:
-            for index in range(cell_index):
-                if index in self._stuck:
-                    continue
-                cell = self.nb.cells[index]
-                if cell.cell_type != "code":
-                    continue
-                await super().async_execute_cell(copy.deepcopy(cell), index,
-                                                 store_history=False)
-        finally:
-            self._replaying = False
+        for index in range(cell_index):
+            cell = self.nb.cells[index]
+            if index in self._stuck or cell.cell_type != "code":
+                continue
+            await self._run_aside(copy.deepcopy(cell), index)
         self.log.info("Replayed %d cells in %.1f s", cell_index, time.monotonic() - started)
 
 
 class RestoreLockedCells(NbGraderPreprocessor):
-    """Put back read-only cells that a submission deleted, where they were."""
+    """Put back read-only cells that a submission deleted, where they were.
+
+    Runs after nbgrader's DeduplicateIds, which leaves an empty `nbgrader`
+    metadata dict on every copy of a duplicated cell but the last; nbgrader's
+    OverwriteCells then fails on it (KeyError 'grade_id'), so those copies are
+    made plain cells here.
+    """
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        for cell in nb.cells:
+            if "nbgrader" in cell.metadata and "grade_id" not in cell.metadata.nbgrader:
+                del cell.metadata["nbgrader"]
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             try:
@@ -150,6 +166,8 @@ class RestoreLockedCells(NbGraderPreprocessor):
                                       grade_id=name, schema_version=3)))
             if cell_type == "code":
                 new.outputs, new.execution_count = [], None
+            if (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+                new.id = f"restored-{name}".replace("_", "-")
             previous = [present[n] for n, *_ in cells[:k] if n in present]
             at = max(previous) + 1 if previous else 0
             nb.cells.insert(at, new)

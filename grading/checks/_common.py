@@ -42,7 +42,7 @@ def check(fn: Callable[..., str], _restore: Callable[[], list[str]] = guard.rest
             raise
         except BaseException as err:  # a student's own exception type, an interrupt
             if hidden:
-                raise AssertionError(f"{HIDDEN_MARK} {type(err).__name__}") from None
+                raise AssertionError(f"{HIDDEN_MARK} {type(err).__name__}: {err}") from None
             raise
 
     return run

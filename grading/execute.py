@@ -22,6 +22,10 @@ sanitize_preprocessors` and `Autograde.autograde_preprocessors`):
 
 A notebook whose cells keep getting stuck is stopped after `max_restarts`
 restarts (the submission is then reported as not gradable).
+
+`configure(c)` installs them into an nbgrader config; `python -m grading` does
+it for you. To get the same defences from the plain `nbgrader autograde`
+command, call it at the end of the course's `nbgrader_config.py`.
 """
 
 from __future__ import annotations
@@ -131,6 +135,13 @@ class GuardedExecute(Execute):
         self.log.info("Replayed %d cells in %.1f s", cell_index, time.monotonic() - started)
 
 
+def plain_copies(nb: NotebookNode) -> None:
+    """Drop the empty `nbgrader` metadata DeduplicateIds leaves on duplicated cells."""
+    for cell in nb.cells:
+        if "nbgrader" in cell.metadata and "grade_id" not in cell.metadata.nbgrader:
+            del cell.metadata["nbgrader"]
+
+
 class RestoreLockedCells(NbGraderPreprocessor):
     """Put back read-only cells that a submission deleted, where they were.
 
@@ -141,9 +152,7 @@ class RestoreLockedCells(NbGraderPreprocessor):
     """
 
     def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
-        for cell in nb.cells:
-            if "nbgrader" in cell.metadata and "grade_id" not in cell.metadata.nbgrader:
-                del cell.metadata["nbgrader"]
+        plain_copies(nb)
         info = resources["nbgrader"]
         with Gradebook(info["db_url"]) as gb:
             try:
@@ -201,3 +210,18 @@ class CapOutputSize(NbGraderPreprocessor):
                 out.evalue = str(out.evalue)[:self.max_chars]
                 out.traceback = [line[:self.max_chars] for line in out.traceback]
         return cell, resources
+
+
+def configure(config: Any) -> None:
+    """Use these preprocessors in nbgrader's autograde steps (in `config`)."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
+                                        DeduplicateIds, IgnorePattern, LimitOutput,
+                                        OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+
+    config.Autograde.sanitize_preprocessors = [
+        ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreLockedCells,
+        OverwriteCells, CheckCellMetadata]
+    config.Autograde.autograde_preprocessors = [
+        GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        CapOutputSize, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]

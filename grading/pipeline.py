@@ -28,6 +28,8 @@ from nbgrader.api import MissingEntry
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config, PyFileConfigLoader
 
+from .execute import configure
+
 CONFIG_FILE = "nbgrader_config.py"
 STATUS_FILE = Path("autograded") / "grading_status.json"
 GRADED, NOT_GRADABLE = "graded", "not gradable"
@@ -67,25 +69,8 @@ def load_config(course_root: Path, timeout: int | None = None) -> Config:
     config.CourseDirectory.root = str(course_root)
     if timeout is not None:
         config.Execute.timeout = timeout
-    _use_guarded_preprocessors(config)
+    configure(config)
     return config
-
-
-def _use_guarded_preprocessors(config: Config) -> None:
-    """nbgrader's autograde steps, with the defences of `grading.execute` added."""
-    from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
-                                        DeduplicateIds, IgnorePattern, LimitOutput,
-                                        OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
-
-    from .execute import CapOutputSize, GuardedExecute, RestoreLockedCells
-
-    config.Autograde.sanitize_preprocessors = [
-        ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreLockedCells,
-        OverwriteCells, CheckCellMetadata]
-    config.Autograde.autograde_preprocessors = [
-        GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-        CapOutputSize, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
 
 
 def _venv_on_path() -> None:

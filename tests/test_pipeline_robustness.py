@@ -199,7 +199,7 @@ def test_monkeypatching(graded: Course) -> None:
 
 
 # 6 ---------------------------------------------------------------------------
-def test_reference_library_or_finite_differences(graded: Course) -> None:
+def test_reference_or_fd(graded: Course) -> None:
     assert_scores(graded, "reference_or_fd")
     found = errors(graded, "uses_reference_or_fd")
     assert "numerical differentiation" in found["test_derivative"]

@@ -1,0 +1,114 @@
+"""Unit tests of the defences issue 6 added (the pipeline tests grade them for real)."""
+
+from __future__ import annotations
+
+import builtins
+import sys
+import types
+
+import nbformat
+import pytest
+
+from grading import checks, compare, guard
+from grading.execute import CapOutputSize, configure, plain_copies
+from grading.feedback import HIDDEN_FEEDBACK, HIDDEN_MARK, HIDDEN_OUTPUT, ShortTestTracebacks
+from grading.sandbox import call_student
+
+pytestmark = pytest.mark.grading
+
+
+def test_a_function_that_patches_builtins_while_tested_fails_and_is_undone() -> None:
+    original = builtins.abs
+
+    def cheat() -> float:
+        builtins.abs = lambda x: 0.0
+        return 1.0
+
+    with pytest.raises(AssertionError, match=r"replaced builtins\.abs while being tested"):
+        call_student(cheat, name="cheat", task="nothing")
+    assert builtins.abs is original
+
+
+def test_checks_read_through_the_module_are_the_originals() -> None:
+    real = checks.check_jvp
+    namespace = vars(checks)
+    namespace["check_jvp"] = lambda *args, **kwargs: "passed"
+    try:
+        assert checks.check_jvp is real  # a test cell's `checks.check_jvp`
+    finally:
+        guard.restore()
+    assert namespace["check_jvp"] is real
+    with pytest.raises(AttributeError):
+        checks.__class__ = types.ModuleType  # type: ignore[assignment]
+
+
+def test_restore_reseals_and_puts_grading_back_into_sys_modules() -> None:
+    real = sys.modules["grading"]
+    object.__setattr__(compare, "__class__", types.ModuleType)
+    sys.modules["grading"] = types.ModuleType("grading")
+    replaced = guard.restore()
+    assert sys.modules["grading"] is real
+    assert type(compare).__name__ == "_Sealed"
+    assert "sys.modules['grading']" in replaced and "grading.compare.__class__" in replaced
+
+
+def test_feedback_drops_what_hidden_tests_printed_and_redacts_their_errors() -> None:
+    cell = nbformat.v4.new_code_cell("print(checks.check_jvp(jvp, ops, seed=8))")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t",
+                                 "points": 1}
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout",
+                               text=f"visible passed\n{HIDDEN_OUTPUT}\nLEAK (1.5, 2.5)\n"),
+        nbformat.v4.new_output("display_data", data={"text/html": "<b>LEAK</b>"}),
+        nbformat.v4.new_output("stream", name="stdout", text="LEAK again\n"),
+        nbformat.v4.new_output("error", ename="Leak", evalue="LEAK (1.5, 2.5)",
+                               traceback=["Leak: LEAK (1.5, 2.5)"]),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    nb, _ = ShortTestTracebacks().preprocess(nb, {})
+    out = nb.cells[0].outputs
+    assert [o.output_type for o in out] == ["stream", "error"]
+    assert out[0].text == f"visible passed\n{HIDDEN_OUTPUT}\n"
+    assert out[1].evalue == HIDDEN_FEEDBACK and "LEAK" not in str(out[1])
+    assert HIDDEN_MARK not in str(out)
+
+
+def test_hidden_checks_turn_any_exception_into_a_tagged_failure(
+        capsys: pytest.CaptureFixture) -> None:
+    class Leak(BaseException):
+        pass
+
+    def jvp(f, primals, tangents):  # noqa: ANN001, ANN202
+        raise Leak(str(primals))
+
+    ops = {name: getattr(__import__("math"), name) for name in ("exp", "log", "sin", "cos")}
+    with pytest.raises(AssertionError, match=r"^\[hidden test\] Leak"):
+        checks.check_jvp(jvp, ops, seed=1008)
+    assert HIDDEN_OUTPUT in capsys.readouterr().out
+
+
+def test_outputs_are_capped_in_characters() -> None:
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 10**6),
+                    nbformat.v4.new_output("display_data", data={"text/html": "y" * 10**6})]
+    nb, _ = CapOutputSize(max_chars=1000).preprocess(nbformat.v4.new_notebook(cells=[cell]),
+                                                     {})
+    assert sum(len(str(o)) for o in nb.cells[0].outputs) < 3000
+
+
+def test_copies_left_by_deduplication_become_plain_cells() -> None:
+    cell = nbformat.v4.new_code_cell("print(1)")
+    cell.metadata["nbgrader"] = {}  # what nbgrader's DeduplicateIds leaves on a copy
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    plain_copies(nb)  # the first step of RestoreLockedCells
+    assert "nbgrader" not in nb.cells[0].metadata
+
+
+def test_configure_installs_the_preprocessors() -> None:
+    from traitlets.config import Config
+
+    c = Config()
+    configure(c)
+    names = [p.__name__ for p in c.Autograde.autograde_preprocessors]
+    assert names[0] == "GuardedExecute" and "CapOutputSize" in names
+    assert "RestoreLockedCells" in [p.__name__ for p in c.Autograde.sanitize_preprocessors]

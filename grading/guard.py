@@ -3,9 +3,15 @@
 An answer cell can rebind `np.allclose`, `math.isclose`, `builtins.abs` or the
 checks themselves. When `grading.checks` is imported (in the read-only setup
 cell, before any answer cell) `snapshot` records the originals and `seal` makes
-the grading modules refuse rebinding; every check starts by calling `restore`,
-which puts back anything an answer cell replaced. None of this is a sandbox:
-code in the same interpreter can always get around it (see the instructor guide).
+the grading modules refuse rebinding (also through `__class__`; reading a
+snapshotted function through the module gives the original even after an edit
+of its `__dict__`); every check starts by calling `restore`, which puts back
+anything an answer cell replaced (functions, the modules' `__dict__` entries,
+their `sys.modules` entries, their sealing), and so does the pipeline before
+every test cell (`grading.execute.GuardedExecute`). `grading.sandbox` calls it
+after each call into student code too, and fails the test if that call
+replaced something. None of this is a sandbox: code in the same interpreter can
+always get around it (see the instructor guide).
 """
 
 from __future__ import annotations

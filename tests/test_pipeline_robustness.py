@@ -151,7 +151,10 @@ def test_raises_or_dies(graded: Course) -> None:
     """An answer that raises: its tests score 0 and say what it raised (the
     rest is graded). A kernel that dies: not gradable, with the reason."""
     assert_scores(graded, "raises_or_dies")
-    assert "raised ZeroDivisionError: my bug" in errors(graded, "raises")["test_derivative"]
+    found = errors(graded, "raises")
+    assert "raised ZeroDivisionError: my bug" in found["test_derivative"]
+    assert found["jvp"] == "RuntimeError: not finished"
+    assert found["test_jvp"] == "NameError: name 'jvp' is not defined"
     st = status(graded, "kernel_dies")
     assert "kernel died" in st["reason"]
     row = next(r for r in graded.rows() if r["student"] == "kernel_dies")

@@ -21,7 +21,8 @@ sanitize_preprocessors` and `Autograde.autograde_preprocessors`):
     the grading modules in `sys.modules`, `builtins.__import__`, stdout).
 
 A notebook whose cells keep getting stuck is stopped after `max_restarts`
-restarts (the submission is then reported as not gradable).
+restarts, and any notebook after `notebook_timeout` seconds in all (the
+submission is then reported as not gradable, with the reason).
 
 `configure(c)` installs them into an nbgrader config; `python -m grading` does
 it for you. To get the same defences from the plain `nbgrader autograde`
@@ -62,6 +63,9 @@ class GuardedExecute(Execute):
         3, help="restarts after stuck cells before the notebook is given up on").tag(
             config=True)
     restore_snippet = Unicode(RESTORE_SNIPPET).tag(config=True)
+    notebook_timeout = Integer(
+        900, help="seconds a whole notebook may run (restarts and replays included) "
+                  "before it is given up on; 0 for no limit").tag(config=True)
 
     _replaying = False
     _restarts = 0
@@ -75,6 +79,10 @@ class GuardedExecute(Execute):
                                                     store_history)
         if not hasattr(self, "_stuck"):
             self._stuck = set()
+            self._deadline = time.monotonic() + self.notebook_timeout
+        if self.notebook_timeout and time.monotonic() > self._deadline:
+            raise CellTimeoutError(f"the notebook ran longer than {self.notebook_timeout} s "
+                                   "in total")
         if _is_test(cell) and self.restore_snippet:
             try:
                 await self._run_quietly(self.restore_snippet, cell_index)

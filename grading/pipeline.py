@@ -350,6 +350,10 @@ def _tail(log: str, lines: int = 15) -> str:
 
 
 _REASONS = (
+    (r"ran longer than (\d+) s in total", "the notebook ran longer than the time allowed "
+     "for a whole notebook (GuardedExecute.notebook_timeout)"),
+    (r"kernel got stuck \d+ times", "more cells than allowed did not stop when interrupted "
+     "(GuardedExecute.max_restarts)"),
     (r"DeadKernelError|Kernel died|kernel died", "the kernel died while running the "
      "notebook (for example os._exit or a crash in an answer)"),
     (r"kernel became unresponsive|UnresponsiveKernelError", "the kernel stopped "

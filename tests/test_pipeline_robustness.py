@@ -346,3 +346,16 @@ def test_rerun_after_a_killed_run(tmp_path: Path) -> None:
     course.autograde(PS1)  # once more: nothing changes
     assert gradebook_rows(root) == after
     assert len(course.statuses()) == n
+
+
+# 1 (the bound on a whole notebook) --------------------------------------------
+def test_notebook_time_budget(tmp_path: Path) -> None:
+    """Past GuardedExecute.notebook_timeout a notebook is given up on and
+    reported as not gradable with the reason (default 900 s; 3 s here)."""
+    course = new_course(tmp_path / "course")
+    source, release = notebooks(course.root)
+    submit(course.root, "slow_cells", fx.build("slow_cells", source, release))
+    course.config.GuardedExecute.notebook_timeout = 3
+    (outcome,) = course.autograde(PS1)
+    assert outcome.status == NOT_GRADABLE and "notebook_timeout" in outcome.reason
+    assert outcome.seconds < 60

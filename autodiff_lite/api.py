@@ -142,7 +142,7 @@ def trace(f: Function, *args: Any) -> Tape:
 
 def _reverse(f: Function, args: tuple, argnums: tuple[int, ...],
              kwargs: dict) -> tuple[Tape, list[Any]]:
-    tape = Tape()
+    tape = Tape(lean=True)  # keeps only what the backward sweep reads
     args_ = list(args)
     xs = []
     for i in argnums:

@@ -94,6 +94,8 @@ def shape(x: Any) -> tuple[int, ...]:
     """Shape of a float, array or tracer (NumPy's `np.shape` would refuse tracers)."""
     if type(x) is float:
         return ()
+    if type(x) is np.ndarray:
+        return x.shape
     if isinstance(x, TracerBase):
         return x.shape  # type: ignore[attr-defined]
     return np.shape(x)

@@ -9,6 +9,8 @@ call (calling it twice gives the same answer, never the sum).
 
 from __future__ import annotations
 
+import dis
+import inspect
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -49,13 +51,20 @@ class Tape(Trace):
     constant, which is never a node), and the output value. Columns of plain
     tuples rather than one object per node keep the tape cheap for Python's
     garbage collector, which otherwise rescans every surviving node.
+
+    A `lean` tape (what `grad` and `vjp` record) keeps only what the backward
+    sweep will read: an array argument or output that no VJP rule of the node
+    reads is not stored (an argument keeps just its shape, for unbroadcasting),
+    so it is freed as soon as the program drops it. `trace` records a full tape,
+    every value kept, for reading and drawing.
     """
 
     __slots__ = ("ops", "args", "parents", "values", "params", "inputs", "output",
-                 "output_value")
+                 "output_value", "lean")
 
-    def __init__(self) -> None:
+    def __init__(self, lean: bool = False) -> None:
         super().__init__()
+        self.lean = lean
         self.ops: list[Primitive | None] = []
         self.args: list[tuple] = []
         self.parents: list[tuple[int, ...]] = []
@@ -78,27 +87,43 @@ class Tape(Trace):
         return Box(value, self, index)
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        vals = []
-        parents = []
-        nested = False  # an unwrapped value is itself traced by an outer transformation
-        for a in args:
-            if type(a) is Box and a._trace is self:
-                v = a.primal
-                parents.append(a.index)
-            else:
-                v = a
-                parents.append(-1)
-            if isinstance(v, TracerBase):
-                nested = True
-            vals.append(v)
+        # Unwrap this tape's boxes into their values and node indices (-1 for a
+        # constant, which is never a node). Spelled out for one and two
+        # arguments, nearly every operation, since this runs once per operation.
+        if len(args) == 2:
+            x, y = args
+            px = py = -1
+            if type(x) is Box and x._trace is self:
+                px, x = x.index, x.primal
+            if type(y) is Box and y._trace is self:
+                py, y = y.index, y.primal
+            vals, parents = (x, y), (px, py)
+            nested = isinstance(x, TracerBase) or isinstance(y, TracerBase)
+        elif len(args) == 1:
+            (x,) = args
+            px = -1
+            if type(x) is Box and x._trace is self:
+                px, x = x.index, x.primal
+            vals, parents = (x,), (px,)
+            nested = isinstance(x, TracerBase)
+        else:
+            own = [type(a) is Box and a._trace is self for a in args]
+            vals = tuple(a.primal if o else a for a, o in zip(args, own))
+            parents = tuple(a.index if o else -1 for a, o in zip(args, own))
+            nested = any(isinstance(v, TracerBase) for v in vals)
+        # An unwrapped value traced by an outer transformation: let it see the call.
         out = bind(prim, *vals, **params) if nested else prim.impl(*vals, **params)
         if prim.nondiff:
             return out  # e.g. sign(x): a constant, not a node
+        if self.lean and type(out) is not float:
+            vals, out_kept = _needed(prim, vals, parents, out)
+        else:
+            out_kept = out
         index = len(self.values)
         self.ops.append(prim)
-        self.args.append(tuple(vals))
-        self.parents.append(tuple(parents))
-        self.values.append(out)
+        self.args.append(vals)
+        self.parents.append(parents)
+        self.values.append(out_kept)
         self.params.append(params or _NO_PARAMS)
         return Box(out, self, index)
 
@@ -162,19 +187,78 @@ class Tape(Trace):
             if not keep_all:
                 adj[k] = None
             args, z, params, vjp = all_args[k], values[k], all_params[k], prim.vjp
-            for pos, j in enumerate(all_parents[k]):
-                if j < 0:
+            pos = -1
+            for j in all_parents[k]:
+                pos += 1
+                if j < 0 or vjp[pos] is None:
                     continue
-                rule = vjp[pos]
-                if rule is None:
-                    continue
-                ct = rule(g, z, *args, **params) if params else rule(g, z, *args)
+                ct = vjp[pos](g, z, *args, **params) if params else vjp[pos](g, z, *args)
                 a = args[pos]
-                if not (type(ct) is float and type(a) is float) and shape(ct) != shape(a):
-                    ct = sum_to(ct, shape(a))  # undo broadcasting
+                if type(ct) is not float or type(a) is not float:
+                    if shape(ct) != shape(a):
+                        ct = sum_to(ct, shape(a))  # undo broadcasting
                 cur = adj[j]
                 adj[j] = ct if cur is None else cur + ct
         return adj
+
+
+class _Shape:
+    """Stands for an argument the backward sweep needs only the shape of."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, value: Any) -> None:
+        self.shape = shape(value)
+
+    def __repr__(self) -> str:
+        return f"<not kept: shape {self.shape}>"
+
+
+def _needed(prim: Primitive, vals: tuple, parents: tuple[int, ...],
+            out: Any) -> tuple[tuple, Any]:
+    """`vals` and `out` without the arrays that no VJP rule of this node reads."""
+    key = (prim, tuple(map(_IS_NODE, parents)))
+    unread = _UNREAD.get(key)
+    if unread is None:
+        unread = _UNREAD[key] = _unread(prim, key[1])
+    drop_out, drop_args = unread
+    if drop_args:
+        kept = list(vals)
+        for i in drop_args:
+            v = kept[i]
+            if type(v) is not float:  # a float costs less than its stand-in
+                kept[i] = _Shape(v) if parents[i] >= 0 else None
+        vals = tuple(kept)
+    return vals, (None if drop_out else out)
+
+
+def _unread(prim: Primitive, active: tuple[bool, ...]) -> tuple[bool, tuple[int, ...]]:
+    """Whether the VJP rules of the `active` (differentiated) arguments never read
+    the output z, and which arguments they never read; nothing when unsure.
+
+    Read off each rule's code, the names it loads, so the rule table needs no
+    second column saying what to save and cannot disagree with one.
+    """
+    nargs = len(active)
+    read = [False] * (nargs + 1)  # z, then the arguments
+    for rule, is_active in zip(prim.vjp, active):
+        if not is_active or rule is None:
+            continue
+        code = getattr(rule, "__code__", None)
+        if code is None or code.co_flags & inspect.CO_VARARGS or code.co_argcount < nargs + 2:
+            return False, ()  # not a plain function of (g, z, *args): keep everything
+        loaded = set(code.co_cellvars)  # read by a function nested in the rule
+        for ins in dis.get_instructions(code):
+            if ins.opname.startswith("LOAD_FAST"):
+                loaded.update(ins.argval if isinstance(ins.argval, tuple) else (ins.argval,))
+        names = code.co_varnames[1:nargs + 2]
+        read = [r or name in loaded for r, name in zip(read, names)]
+    return not read[0], tuple(i for i in range(nargs) if not read[i + 1])
+
+
+# What a node of each primitive, with these arguments differentiated, need not keep.
+_UNREAD: dict[tuple[Primitive, tuple[bool, ...]], tuple[bool, tuple[int, ...]]] = {}
+_IS_NODE = (-1).__lt__  # parent index -> is it a node (not a constant)?
 
 
 class Records(Sequence):

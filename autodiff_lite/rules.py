@@ -489,13 +489,14 @@ def _stack_jvp(i: int, t: Any, z: Any, *arrays: Any, axis: int) -> Any:
 
 RULES: dict[str, Primitive] = {p.name: p for p in [
     # name, value,                     JVP per argument,               VJP per argument
-    Primitive("add", _binary_or_numpy(operator.add, np.add),
+    # (+, - and * on Python floats never raise and agree with NumPy: plain operators)
+    Primitive("add", operator.add,
           (lambda t, z, x, y: t, lambda t, z, x, y: t),
           (lambda g, z, x, y: g, lambda g, z, x, y: g)),
-    Primitive("subtract", _binary_or_numpy(operator.sub, np.subtract),
+    Primitive("subtract", operator.sub,
           (lambda t, z, x, y: t, lambda t, z, x, y: -t),
           (lambda g, z, x, y: g, lambda g, z, x, y: -g)),
-    Primitive("multiply", _binary_or_numpy(operator.mul, np.multiply),
+    Primitive("multiply", operator.mul,
           (lambda t, z, x, y: t * y, lambda t, z, x, y: x * t),
           (lambda g, z, x, y: g * y, lambda g, z, x, y: x * g)),
     Primitive("true_divide", _binary_or_numpy(operator.truediv, np.true_divide),

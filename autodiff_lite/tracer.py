@@ -9,18 +9,40 @@ the branch that was taken.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
 from . import rules as R
-from .core import TracerBase, bind, primal
+from .core import Primitive, TracerBase, bind, primal
 
 _UFUNC_OPERATORS = {
     np.add: R.add, np.subtract: R.subtract, np.multiply: R.multiply,
     np.true_divide: R.true_divide, np.power: R.power, np.matmul: R.matmul,
     np.negative: R.negative,
 }
+
+
+def _operator(prim: Primitive, reflected: bool = False) -> Callable[[Any, Any], Any]:
+    """The method behind a Python operator: `bind(prim, self, other)`, made quick.
+
+    When `other` is not a tracer of some other transformation, `self`'s trace is
+    the innermost one involved, so the call goes to it directly; `bind` searches
+    otherwise. (Operators run once per scalar operation: this is the hot path.)
+    """
+
+    def method(self: Tracer, other: Any) -> Any:
+        args = (other, self) if reflected else (self, other)
+        trace = self._trace
+        if isinstance(other, TracerBase) and other._trace is not trace:
+            return bind(prim, *args)
+        return trace.process(prim, args, _NO_PARAMS)
+
+    method.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
+    return method
+
+
+_NO_PARAMS: dict = {}
 
 
 class Tracer(TracerBase):
@@ -32,19 +54,15 @@ class Tracer(TracerBase):
     primal: Any
 
     # ---- arithmetic: every operator is a primitive from the rule table
-    def __add__(self, other: Any) -> Any: return bind(R.add_p, self, other)
-    def __radd__(self, other: Any) -> Any: return bind(R.add_p, other, self)
-    def __sub__(self, other: Any) -> Any: return bind(R.subtract_p, self, other)
-    def __rsub__(self, other: Any) -> Any: return bind(R.subtract_p, other, self)
-    def __mul__(self, other: Any) -> Any: return bind(R.multiply_p, self, other)
-    def __rmul__(self, other: Any) -> Any: return bind(R.multiply_p, other, self)
-    def __truediv__(self, other: Any) -> Any: return bind(R.true_divide_p, self, other)
-    def __rtruediv__(self, other: Any) -> Any: return bind(R.true_divide_p, other, self)
-    def __pow__(self, other: Any) -> Any: return bind(R.power_p, self, other)
-    def __rpow__(self, other: Any) -> Any: return bind(R.power_p, other, self)
+    __add__, __radd__ = _operator(R.add_p), _operator(R.add_p, reflected=True)
+    __sub__, __rsub__ = _operator(R.subtract_p), _operator(R.subtract_p, reflected=True)
+    __mul__, __rmul__ = _operator(R.multiply_p), _operator(R.multiply_p, reflected=True)
+    __truediv__ = _operator(R.true_divide_p)
+    __rtruediv__ = _operator(R.true_divide_p, reflected=True)
+    __pow__, __rpow__ = _operator(R.power_p), _operator(R.power_p, reflected=True)
     def __matmul__(self, other: Any) -> Any: return R.matmul(self, other)
     def __rmatmul__(self, other: Any) -> Any: return R.matmul(other, self)
-    def __neg__(self) -> Any: return bind(R.negative_p, self)
+    def __neg__(self) -> Any: return self._trace.process(R.negative_p, (self,), _NO_PARAMS)
     def __pos__(self) -> Any: return self
     def __abs__(self) -> Any: return R.absolute(self)
 

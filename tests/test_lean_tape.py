@@ -1,0 +1,101 @@
+"""The lean tape of `grad` and `vjp`: it keeps only what the backward sweep reads."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from autodiff_lite import Primitive
+from autodiff_lite.cost import peak_memory
+from autodiff_lite.reverse import Tape, _unread
+
+pytestmark = pytest.mark.library
+
+N = 5000
+
+
+def loop(v: Any, rounds: int = 20) -> Any:
+    for _ in range(rounds):
+        v = anp.tanh(v) * 0.9 + v * 0.1
+    return anp.sum(v)
+
+
+def record(f: Any, x: Any, lean: bool) -> Tape:
+    tape = Tape(lean=lean)
+    tape.set_output(f(tape.new_input(x)))
+    return tape
+
+
+def arrays_kept(tape: Tape) -> int:
+    """Distinct arrays the tape holds on to (values and arguments)."""
+    held = {id(v) for v in tape.values if isinstance(v, np.ndarray)}
+    held |= {id(a) for args in tape.args for a in args if isinstance(a, np.ndarray)}
+    return len(held)
+
+
+def test_a_lean_tape_keeps_one_array_per_round_of_the_loop() -> None:
+    x = np.linspace(-2.0, 2.0, N)
+    full, lean = record(loop, x, lean=False), record(loop, x, lean=True)
+    assert len(full) == len(lean) == 1 + 20 * 4 + 1
+    # full: every input and output of the 4 operations per round
+    assert arrays_kept(full) >= 20 * 4
+    # lean: tanh's output in each round (its VJP is g·(1 - z²)), the input, and
+    # the last v, whose shape sum's VJP reads
+    assert arrays_kept(lean) == 20 + 2
+    for a, b in zip(full.input_adjoints(), lean.input_adjoints()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_grad_keeps_less_memory_than_the_full_tape() -> None:
+    x = np.linspace(-2.0, 2.0, N)
+    _, lean_peak = peak_memory(lambda: ad.grad(loop)(x))
+    full_peak = peak_memory(lambda: record(loop, x, lean=False).input_adjoints())[1]
+    one_array = 8 * N
+    assert lean_peak < 30 * one_array  # 20 rounds: one array each, plus a few
+    assert full_peak > 60 * one_array
+
+
+def test_what_a_rule_reads_is_read_off_its_code() -> None:
+    mul = ad.RULES["multiply"]
+    assert _unread(mul, (True, False)) == (True, (0,))    # d/dx of x·y reads y only
+    assert _unread(mul, (True, True)) == (True, ())        # both: x and y
+    assert _unread(ad.RULES["tanh"], (True,)) == (False, (0,))  # g·(1 - z²)
+    assert _unread(ad.RULES["exp"], (True,)) == (False, (0,))  # g·z: the output
+    assert _unread(ad.RULES["add"], (True, True)) == (True, (0, 1))
+
+
+def test_rules_that_hide_what_they_read_keep_everything() -> None:
+    def nested_reader(g: Any, z: Any, x: Any) -> Any:
+        return (lambda: g * x)()  # x is read by an inner function
+
+    def star(g: Any, z: Any, *args: Any) -> Any:
+        return g * args[0]
+
+    identity = lambda t, z, x: t  # noqa: E731
+    for rule in (nested_reader, star, partial(lambda i, g, z, x: g * x, 0)):
+        prim = Primitive("test_reads", lambda x: x, (identity,), (rule,))
+        drop_out, drop_args = _unread(prim, (True,))
+        assert drop_args == ()
+    x = np.linspace(0.5, 1.5, 7)
+    prim = Primitive("test_nested", lambda x: x * x, (identity,), (nested_reader,))
+    tape = record(lambda v: ad.core.bind(prim, v), x, lean=True)
+    assert tape.args[1][0] is x
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: anp.sum(anp.exp(x) * x),
+    lambda x: anp.sum(anp.sin(x) / (1.0 + x * x)),
+    lambda x: anp.sum(anp.sqrt(x) ** 3 + anp.log(x)),
+    lambda x: anp.logsumexp(x * 2.0) + anp.prod(x[:3]),
+    lambda x: anp.sum(anp.reshape(anp.maximum(x, 1.0) * x, (2, 3)).T @ np.ones(2)),
+])
+def test_lean_and_full_tapes_give_the_same_gradients(f: Any) -> None:
+    x = np.linspace(0.5, 1.5, 6)
+    full, lean = record(f, x, lean=False), record(f, x, lean=True)
+    np.testing.assert_array_equal(full.input_adjoints()[0], lean.input_adjoints()[0])
+    ad.check_grads(f, (x,), order=2, modes=("rev",))  # lean tapes, nested

@@ -72,6 +72,11 @@ class TracerBase:
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:
     """Apply `prim` to `args`, letting the innermost transformation watch it."""
+    if len(args) == 1:  # the common unary case, without the search
+        (x,) = args
+        if isinstance(x, TracerBase):
+            return x._trace.process(prim, args, params)
+        return prim.impl(x, **params)
     top = None
     for a in args:
         if isinstance(a, TracerBase):

@@ -36,11 +36,11 @@ class ForwardTrace(Trace):
             rule = prim.jvp[i]
             if rule is None:  # e.g. the condition of `where`: no derivative
                 continue
-            c = rule(t, out, *primals, **params)
+            c = rule(t, out, *primals, **params) if params else rule(t, out, *primals)
             t_out = c if t_out is None else t_out + c
         if t_out is None:
             return out  # nothing differentiable flowed in: a constant
-        if shape(t_out) != shape(out):
+        if type(t_out) is not float and shape(t_out) != shape(out):
             t_out = broadcast_to(t_out, shape(out))
         return Dual(out, t_out, self)
 

@@ -36,3 +36,27 @@ def micrograd_tanh(value: Any) -> Any:
 
     out._backward = _backward
     return out
+
+
+class MinimalDual:
+    """The least a dual number can be in Python: two floats, three operations.
+
+    No rule table, no arrays, no nesting: a floor for what forward mode on
+    Python floats can cost, to read autodiff_lite's `Dual` against.
+    """
+
+    __slots__ = ("primal", "tangent")
+
+    def __init__(self, primal: float, tangent: float) -> None:
+        self.primal, self.tangent = primal, tangent
+
+    def __add__(self, other: MinimalDual) -> MinimalDual:
+        return MinimalDual(self.primal + other.primal, self.tangent + other.tangent)
+
+    def __mul__(self, other: MinimalDual) -> MinimalDual:
+        return MinimalDual(self.primal * other.primal,
+                           self.tangent * other.primal + self.primal * other.tangent)
+
+    def tanh(self) -> MinimalDual:
+        z = math.tanh(self.primal)
+        return MinimalDual(z, self.tangent * (1.0 - z * z))

@@ -14,6 +14,8 @@ import inspect
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .core import Primitive, Trace, TracerBase, bind, shape, zeros_like
 from .rules import sum_to
 from .tracer import Tracer
@@ -207,8 +209,8 @@ class _Shape:
 
     __slots__ = ("shape",)
 
-    def __init__(self, value: Any) -> None:
-        self.shape = shape(value)
+    def __init__(self, shape_: tuple[int, ...]) -> None:
+        self.shape = shape_
 
     def __repr__(self) -> str:
         return f"<not kept: shape {self.shape}>"
@@ -217,19 +219,31 @@ class _Shape:
 def _needed(prim: Primitive, vals: tuple, parents: tuple[int, ...],
             out: Any) -> tuple[tuple, Any]:
     """`vals` and `out` without the arrays that no VJP rule of this node reads."""
-    key = (prim, tuple(map(_IS_NODE, parents)))
+    # Flat keys hash quickly; a unary node's argument is always a node.
+    n = len(parents)
+    key = (prim if n == 1 else (prim, parents[0] >= 0, parents[1] >= 0) if n == 2
+           else (prim, *map(_IS_NODE, parents)))
     unread = _UNREAD.get(key)
     if unread is None:
-        unread = _UNREAD[key] = _unread(prim, key[1])
+        unread = _UNREAD[key] = _unread(prim, tuple(map(_IS_NODE, parents)))
     drop_out, drop_args = unread
     if drop_args:
         kept = list(vals)
         for i in drop_args:
             v = kept[i]
             if type(v) is not float:  # a float costs less than its stand-in
-                kept[i] = _Shape(v) if parents[i] >= 0 else None
+                kept[i] = _shape_of(v) if parents[i] >= 0 else None
         vals = tuple(kept)
     return vals, (None if drop_out else out)
+
+
+def _shape_of(value: Any) -> _Shape:
+    """One shared stand-in per shape (programs use few shapes, and many nodes)."""
+    s = value.shape if type(value) is np.ndarray else shape(value)
+    stand_in = _SHAPES.get(s)
+    if stand_in is None:
+        stand_in = _SHAPES[s] = _Shape(s)
+    return stand_in
 
 
 def _unread(prim: Primitive, active: tuple[bool, ...]) -> tuple[bool, tuple[int, ...]]:
@@ -256,9 +270,11 @@ def _unread(prim: Primitive, active: tuple[bool, ...]) -> tuple[bool, tuple[int,
     return not read[0], tuple(i for i in range(nargs) if not read[i + 1])
 
 
-# What a node of each primitive, with these arguments differentiated, need not keep.
-_UNREAD: dict[tuple[Primitive, tuple[bool, ...]], tuple[bool, tuple[int, ...]]] = {}
+# What a node of each primitive, with these arguments differentiated, need not keep
+# (keyed by the primitive, and for several arguments which of them are nodes).
+_UNREAD: dict[Any, tuple[bool, tuple[int, ...]]] = {}
 _IS_NODE = (-1).__lt__  # parent index -> is it a node (not a constant)?
+_SHAPES: dict[tuple[int, ...], _Shape] = {}
 
 
 class Records(Sequence):

@@ -57,8 +57,10 @@ class Tape(Trace):
     A `lean` tape (what `grad` and `vjp` record) keeps only what the backward
     sweep will read: an array argument or output that no VJP rule of the node
     reads is not stored (an argument keeps just its shape, for unbroadcasting),
-    so it is freed as soon as the program drops it. `trace` records a full tape,
-    every value kept, for reading and drawing.
+    so it is freed as soon as the program drops it; its `values` hold None where
+    an output was not kept. Nodes whose value is a Python float keep everything
+    (scalars cost less than the check). `trace` records a full tape, every value
+    kept, for reading and drawing.
     """
 
     __slots__ = ("ops", "args", "parents", "values", "params", "inputs", "output",

@@ -7,21 +7,162 @@
 prints one friendly line, ✓ or ✗ with the teacher's message, and returns
 whether the check passed, instead of stopping the notebook with a traceback.
 The seed defaults to 0, so a learner sees the same inputs on every run; pass
-`seed=` to try others.
+`seed=` to try others. An exercise still left blank (a function of the learner's
+that returns None or raises NotImplementedError on its first call, or an answer
+that is still None) gets "not answered yet" instead of ✗.
+
+The lessons in notebooks/ use two entry points that print the line and return
+None, so that a cell shows nothing but that line:
+
+* `check_exercise("Exercise 2", checks.check_back_substitute, back_substitute)`
+  runs a grading check on an exercise;
+* `check_answer("Exercise 3", test)` runs a lesson's own test of an answer
+  where no grading check fits: `test()` returns a short summary when the answer
+  is right, raises AssertionError with the reason when it is wrong, and returns
+  None while the exercise is not answered yet. `assert_close` (the checks'
+  comparison, from `grading.compare`) says what is wrong with an array answer.
+
+Running a check leaves the kernel usable for the cells after it: the reference
+library is blocked only while the learner's code runs, and the profile hook,
+NumPy's error state and the warning filters are put back afterwards, so those
+cells can use `autodiff_lite` and NumPy freely. (Once `grading.checks` is
+imported, every check also puts back the NumPy, math and builtin functions that
+`grading.guard` watches, should a cell have replaced one; the lessons replace none.)
+
+Lessons build on `autodiff_lite`, and some of their exercises ask for it (seed
+`ad.Dual` numbers, call `ad.hvp`); for those, pass `use_library=True`, which
+lets the learner's functions (and the functions they return) use it. It also
+lifts a check's ban on ready-made linear solvers, so keep the default where an
+exercise asks for code without them.
 """
 
 from __future__ import annotations
 
+import functools
+import types
 from typing import Any, Callable
 
+from .compare import assert_close
 
-def selfcheck(check: Callable[..., str], *args: Any, seed: int = 0, **kwargs: Any) -> bool:
-    """Run `check(*args, seed=seed, **kwargs)`; print ✓ or ✗ and the reason."""
+__all__ = ["assert_close", "check_answer", "check_exercise", "selfcheck"]
+
+BLANK_HINT = "Fill in the exercise cell, run it, then run this cell again."
+
+_FUNCTIONS = (types.FunctionType, types.MethodType, functools.partial)
+
+
+class _Answer:
+    """A learner's function as a check calls it; remembers whether it is still blank.
+
+    It is blank when its first call returns None or raises NotImplementedError
+    (what an unanswered stub does). Given `trusted` (`use_library=True`), the
+    function, and any function it returns such as `derivative(f)`, runs as
+    trusted code, so it may use `autodiff_lite`.
+    """
+
+    def __init__(self, fn: Callable[..., Any], trusted: Callable[..., Any] | None) -> None:
+        self.fn, self.trusted = fn, trusted
+        self.name = getattr(fn, "__name__", "your function")
+        self.calls = 0
+        self.blank: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        first = self.calls == 0
+        self.calls += 1
+        fn = self.fn if self.trusted is None else self.trusted(self.fn)
+        try:
+            result = fn(*args, **kwargs)
+        except NotImplementedError:
+            if first:
+                self.blank = f"{self.name} raises NotImplementedError"
+            raise
+        if first and result is None:
+            self.blank = f"{self.name} returns None"
+        if self.trusted is not None and isinstance(result, _FUNCTIONS):
+            result = _Answer(result, self.trusted)
+        return result
+
+
+def _wrap(value: Any, trusted: Callable[..., Any] | None, answers: list[_Answer]) -> Any:
+    """Wrap a learner's function, or the functions in a dict of them (VJP rules, ops)."""
+    if isinstance(value, _FUNCTIONS):
+        answer = _Answer(value, trusted)
+        answers.append(answer)
+        return answer
+    if isinstance(value, dict):
+        return {k: _wrap(v, trusted, answers) for k, v in value.items()}
+    return value
+
+
+def _not_answered(label: str, why: str = "") -> None:
+    because = f" ({why})" if why else ""
+    print(f"{label}: not answered yet{because}. {BLANK_HINT}")
+
+
+def _run(label: str | None, check: Callable[..., str], args: tuple[Any, ...], seed: int,
+         use_library: bool, kwargs: dict[str, Any]) -> bool:
+    """Run a check on the learner's answers and print one line; True if it passed."""
     name = getattr(check, "__name__", "check")
-    try:
-        summary = check(*args, seed=seed, **kwargs)
-    except AssertionError as err:
-        print(f"✗ {name}: not yet. {err}")
+    shown = label or name
+    if any(a is None for a in args):
+        _not_answered(shown, "an answer is still None")
         return False
-    print(f"✓ {name}: {summary}")
+    trusted: Callable[..., Any] | None = None
+    if use_library:
+        from . import sandbox  # loads the reference library, as the checks do
+        trusted = sandbox.trusted
+    answers: list[_Answer] = []
+    wrapped = tuple(_wrap(a, trusted, answers) for a in args)
+    try:
+        summary = check(*wrapped, seed=seed, **kwargs)
+    except AssertionError as err:
+        blank = next((a.blank for a in answers if a.blank), None)
+        if blank:
+            _not_answered(shown, blank)
+        else:
+            print(f"✗ {shown}: not yet. {err}")
+        return False
+    print(f"✓ {shown}: {summary}")
     return True
+
+
+def selfcheck(check: Callable[..., str], *args: Any, seed: int = 0, use_library: bool = False,
+              **kwargs: Any) -> bool:
+    """Run `check(*args, seed=seed, **kwargs)`; print ✓ or ✗ and the reason.
+
+    Returns whether the check passed. `use_library=True` lets the learner's
+    functions use `autodiff_lite` (see the module docstring).
+    """
+    return _run(None, check, args, seed, use_library, kwargs)
+
+
+def check_exercise(label: str, check: Callable[..., str], *args: Any, seed: int = 0,
+                   use_library: bool = False, **kwargs: Any) -> None:
+    """A lesson's self-check with a grading check: one line headed by `label`, no value.
+
+    Prints "✓ label: ..." or "✗ label: not yet. <reason>", or "label: not answered
+    yet" while the exercise is blank; returns None so the cell shows only that line.
+    """
+    _run(label, check, args, seed, use_library, kwargs)
+
+
+def check_answer(label: str, test: Callable[[], str | None]) -> None:
+    """A lesson's own test of an answer, for exercises no grading check fits.
+
+    `test()` returns a short summary when the answer is right (✓), raises
+    AssertionError with the reason when it is wrong (✗), and returns None when
+    the exercise is not answered yet. An error raised by the learner's code is
+    reported as ✗ with its type and message, so "Run all" goes on.
+    """
+    try:
+        summary = test()
+    except AssertionError as err:
+        print(f"✗ {label}: not yet. {err}")
+        return
+    except Exception as err:  # the learner's code failed: say how, do not stop the notebook
+        print(f"✗ {label}: not yet. Your code raised {type(err).__name__}: {err}")
+        return
+    if summary is None:
+        _not_answered(label)
+        return
+    print(f"✓ {label}: {summary}")

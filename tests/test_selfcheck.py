@@ -1,0 +1,161 @@
+"""grading.selfcheck as the lessons use it: one line per exercise, and a kernel left as it was."""
+
+from __future__ import annotations
+
+import sys
+import types
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import autodiff_lite as ad
+import autodiff_lite.numpy as anp
+from grading import checks
+from grading.selfcheck import check_answer, check_exercise, selfcheck
+
+pytestmark = pytest.mark.grading
+
+
+def back_substitute(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A correct answer to lesson 4's exercise (and ps3's)."""
+    x = np.zeros(len(b))
+    for i in range(len(b) - 1, -1, -1):
+        x[i] = (b[i] - A[i, i + 1:] @ x[i + 1:]) / A[i, i]
+    return x
+
+
+def jacobian_with_duals(f: Any, x: list[float]) -> np.ndarray:
+    """Lesson 2's exercise: one forward pass per input, with the library's dual numbers."""
+    columns = []
+    for j in range(len(x)):
+        out = f([ad.Dual(xi, 1.0 if i == j else 0.0) for i, xi in enumerate(x)])
+        columns.append([o.tangent for o in out])
+    return np.array(columns).T
+
+
+def derivative_with_duals(f: Any) -> Any:
+    """Returns a function: the library must stay usable inside it too."""
+    return lambda x: f(ad.Dual(x, 1.0)).tangent
+
+
+def test_right_and_wrong_answers_print_one_line(capsys: pytest.CaptureFixture) -> None:
+    assert selfcheck(checks.check_back_substitute, back_substitute) is True
+    assert capsys.readouterr().out.startswith("✓ check_back_substitute: ")
+    wrong = lambda A, b: back_substitute(A, b) * 2  # noqa: E731
+    assert selfcheck(checks.check_back_substitute, wrong) is False
+    out = capsys.readouterr().out
+    assert out.startswith("✗ check_back_substitute: not yet. the solution of a random")
+    assert out.count("\n") == 1
+
+
+def test_check_exercise_labels_the_line_and_returns_nothing(capsys: pytest.CaptureFixture) -> None:
+    assert check_exercise("Exercise 2", checks.check_back_substitute, back_substitute) is None
+    assert capsys.readouterr().out.startswith("✓ Exercise 2: back_substitute solves")
+    assert check_exercise("Exercise 2", checks.check_back_substitute, lambda A, b: b) is None
+    assert capsys.readouterr().out.startswith("✗ Exercise 2: not yet. ")
+
+
+def stub_returning_none(A: np.ndarray, b: np.ndarray) -> None:
+    return None
+
+
+def stub_raising(A: np.ndarray, b: np.ndarray) -> None:
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("stub, why", [
+    (stub_returning_none, "stub_returning_none returns None"),
+    (stub_raising, "stub_raising raises NotImplementedError"),
+    (None, "an answer is still None"),
+])
+def test_a_blank_exercise_is_not_answered_yet(stub: Any, why: str,
+                                              capsys: pytest.CaptureFixture) -> None:
+    assert selfcheck(checks.check_back_substitute, stub) is False
+    check_exercise("Exercise 2", checks.check_back_substitute, stub)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"check_back_substitute: not answered yet ({why}). Fill in")
+    assert lines[1].startswith(f"Exercise 2: not answered yet ({why}). Fill in")
+    assert not any(line.startswith(("✓", "✗")) for line in lines)
+
+
+def test_none_after_a_first_answer_is_a_mistake_not_a_blank(capsys: pytest.CaptureFixture) -> None:
+    def forgets_return_for_large_systems(A: np.ndarray, b: np.ndarray) -> Any:
+        if len(b) > 1:
+            return None
+        return back_substitute(A, b)
+
+    check_exercise("Exercise 2", checks.check_back_substitute, forgets_return_for_large_systems)
+    out = capsys.readouterr().out
+    assert out.startswith("✗ Exercise 2: not yet. ")
+    assert "forget to `return`" in out
+
+
+def test_blank_rules_in_a_dict_are_not_answered_yet(capsys: pytest.CaptureFixture) -> None:
+    rules = {"exp": lambda g, z, x: None}
+    check_exercise("Exercise 1", checks.check_vjp_rules, rules, ("exp",))
+    assert capsys.readouterr().out.startswith("Exercise 1: not answered yet (<lambda> returns")
+
+
+def test_use_library_lets_lesson_answers_use_autodiff_lite(capsys: pytest.CaptureFixture) -> None:
+    check_exercise("Exercise 3", checks.check_jacobian, jacobian_with_duals, anp)
+    assert "your code called autodiff_lite" in capsys.readouterr().out
+    check_exercise("Exercise 3", checks.check_jacobian, jacobian_with_duals, anp,
+                   use_library=True)
+    assert capsys.readouterr().out.startswith("✓ Exercise 3: jacobian is exact")
+    # a returned function runs with the library usable as well
+    assert selfcheck(checks.check_derivative, derivative_with_duals, anp, use_library=True)
+    capsys.readouterr()
+
+
+def test_use_library_keeps_the_check_itself_strict(capsys: pytest.CaptureFixture) -> None:
+    def by_finite_differences(f: Any, x: list[float]) -> np.ndarray:
+        f0, h = np.array(f(list(x))), 1e-6
+        return np.stack([(np.array(f([v + h * (i == j) for i, v in enumerate(x)])) - f0) / h
+                         for j in range(len(x))], axis=1)
+
+    check_exercise("Exercise 3", checks.check_jacobian, by_finite_differences, anp,
+                   use_library=True)
+    assert "that is numerical differentiation" in capsys.readouterr().out
+
+
+def _kernel_state() -> tuple[Any, ...]:
+    modules = {name: type(m) for name, m in sys.modules.items()
+               if name == "autodiff_lite" or name.startswith("autodiff_lite.")}
+    return (modules, sys.getprofile(), np.geterr(), list(warnings.filters))
+
+
+def test_later_cells_can_use_the_library_and_numpy_freely(capsys: pytest.CaptureFixture) -> None:
+    before = _kernel_state()
+    uses_reference = lambda A, b: ad.lagrangian.solve(A, b)  # noqa: E731
+    exploding = lambda A, b: 1 / 0  # noqa: E731
+    for answer in (uses_reference, exploding, stub_raising, back_substitute):
+        check_exercise("Exercise 2", checks.check_back_substitute, answer)
+    check_exercise("Exercise 3", checks.check_jacobian, jacobian_with_duals, anp,
+                   use_library=True)
+    out = capsys.readouterr().out.splitlines()
+    assert [line[:13] for line in out] == ["✗ Exercise 2:", "✗ Exercise 2:",
+                                           "Exercise 2: n", "✓ Exercise 2:", "✓ Exercise 3:"]
+    assert _kernel_state() == before
+    assert all(type(m) is types.ModuleType for m in (ad, anp, ad.lagrangian))
+    assert ad.grad(lambda x: anp.sin(x) * x)(0.3) == pytest.approx(np.sin(0.3) + 0.3 * np.cos(0.3))
+    assert np.allclose(np.linalg.solve(np.eye(2), np.ones(2)), 1.0)
+
+
+def test_check_answer_prints_a_verdict_and_never_raises(capsys: pytest.CaptureFixture) -> None:
+    def wrong() -> str:
+        raise AssertionError("1 + 1 is 2")  # a lesson's `assert ..., reason` (not rewritten there)
+
+    def crashes() -> str:
+        return str([][0])
+
+    for test in (lambda: "correct.", wrong, crashes, lambda: None):
+        assert check_answer("Exercise 1", test) is None
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ Exercise 1: correct.",
+        "✗ Exercise 1: not yet. 1 + 1 is 2",
+        "✗ Exercise 1: not yet. Your code raised IndexError: list index out of range",
+        "Exercise 1: not answered yet. Fill in the exercise cell, run it, then run this "
+        "cell again.",
+    ]

@@ -41,3 +41,10 @@ c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.ClearHiddenTests",
     "grading.feedback.ShortTestTracebacks",
 ]
+
+# The defences of grading/execute.py (stuck cells, locked cells a student deleted,
+# outsized outputs) for the plain `nbgrader autograde` command too;
+# `python -m grading` installs them anyway. grading is installed with the course.
+from grading.execute import configure  # noqa: E402
+
+configure(c)

@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--student", help="only this student")
     q.add_argument("--timeout", type=int, default=None,
                    help="seconds per cell (default: Execute.timeout of the course config)")
+    q.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N",
+                   help="grade N submissions at a time, in N worker processes (default: "
+                        "1; about one per core: each runs a kernel)")
     q = with_assignments("feedback", "write feedback HTML into feedback/")
     q.add_argument("--student", help="only this student")
     q = sub.add_parser("export", help="write all grades to a CSV file")
@@ -47,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="the CSV file to write (default: grades.csv)")
     sub.add_parser("summary", help="print a table per assignment")
     return p
+
+
+def _jobs(text: str) -> int:
+    """--jobs: a whole number of worker processes, at least 1."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, "
+                                         f"at least 1, got {text!r}")
+    return jobs
 
 
 def _say(message: str) -> None:
@@ -71,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"autograding {', '.join(names)} in {course.root} "
              f"(at most {course.timeout} s per cell)")
         for a in names:
-            outcomes = course.autograde(a, args.student)
+            outcomes = course.autograde(a, args.student, jobs=args.jobs)
             if any(o.status == NOT_GRADABLE for o in outcomes):
                 status = 1
             if not outcomes:

@@ -18,7 +18,12 @@ sanitize_preprocessors` and `Autograde.autograde_preprocessors`):
     lose their points;
   - before each test cell, the grading package's guard is reset from outside
     the student's cells (`grading.guard.restore`: functions an answer replaced,
-    the grading modules in `sys.modules`, `builtins.__import__`, stdout).
+    the grading modules in `sys.modules`, `builtins.__import__`, stdout);
+  - the kernel talks to it over Unix sockets in a folder of the grading
+    process's own, where the system has them, instead of TCP ports: two
+    grading processes starting kernels at the same moment (`--jobs`) cannot
+    pick the same port, and the kernel has no reason to warn, in every
+    submission's log, that its TCP traffic is not encrypted.
 
 A notebook whose cells keep getting stuck is stopped after `max_restarts`
 restarts, and any notebook after `notebook_timeout` seconds in all (the
@@ -32,8 +37,15 @@ command, call it at the end of the course's `nbgrader_config.py`.
 from __future__ import annotations
 
 import copy
+import functools
+import itertools
+import os
+import tempfile
 import time
 from typing import Any
+
+import zmq
+from jupyter_client import KernelManager
 
 from nbclient.exceptions import CellTimeoutError
 from nbclient.util import ensure_async, run_sync
@@ -45,6 +57,15 @@ from traitlets import Integer, Unicode
 
 # Run silently before every test cell (see grading.guard.restore).
 RESTORE_SNIPPET = "__import__('sys').modules['grading.guard'].restore();"
+
+_KERNELS = itertools.count()  # this process's kernels, one socket prefix each
+
+
+@functools.cache
+def _sockets() -> tempfile.TemporaryDirectory:
+    """This process's folder for its kernels' sockets (removed when it exits)."""
+    return tempfile.TemporaryDirectory(prefix="grading-kernels-")
+
 
 STUCK_MESSAGE = ("this cell ran longer than {timeout} s and did not stop when interrupted "
                  "(it catches KeyboardInterrupt or ignores SIGINT), so the kernel was "
@@ -104,6 +125,13 @@ class GuardedExecute(Execute):
 
     # nbclient binds its synchronous wrapper to the base class's coroutine
     execute_cell = run_sync(async_execute_cell)
+
+    def create_kernel_manager(self) -> KernelManager:
+        km = super().create_kernel_manager()
+        if zmq.has("ipc"):  # not on Windows: there the kernel keeps TCP ports
+            km.transport = "ipc"
+            km.ip = os.path.join(_sockets().name, f"kernel{next(_KERNELS)}")
+        return km
 
     async def _run_quietly(self, code: str, cell_index: int) -> None:
         """Run `code` in the kernel; its outputs go nowhere."""

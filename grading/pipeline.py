@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import nbformat
 from nbgrader.api import MissingEntry
@@ -87,10 +87,12 @@ class Course:
     """One course folder and the nbgrader API configured for it."""
 
     def __init__(self, root: Path | str | None = None, timeout: int | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, config: Config | None = None) -> None:
+        """`config`: an already loaded course config, used as it is instead of
+        reading the course's (a grading worker gets its parent's, changes included)."""
         _venv_on_path()
         self.root = Path(root if root is not None else default_course_root()).resolve()
-        self.config = load_config(self.root, timeout)
+        self.config = config if config is not None else load_config(self.root, timeout)
         self.api = NbGraderAPI(config=self.config)
         self.progress = progress or (lambda message: None)
 
@@ -151,13 +153,19 @@ class Course:
                                 f"{_tail(result.get('log', ''))}")
 
     # --------------------------------------------------------------- autograde
-    def autograde(self, assignment: str, student: str | None = None) -> list[Outcome]:
+    def autograde(self, assignment: str, student: str | None = None,
+                  jobs: int = 1) -> list[Outcome]:
         """Autograde every submission of `assignment` (or one student's).
 
         Each submission is checked before nbgrader runs it (the expected
         notebooks present and readable), and every failure is recorded with its
-        reason, so that one broken submission never stops the batch.
+        reason, so that one broken submission never stops the batch. With
+        `jobs` > 1, that many worker processes grade submissions side by side
+        (`grading.parallel`); the verdicts and grades are the same as one by one.
         """
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"jobs must be a whole number of worker processes, at least 1; "
+                             f"got {jobs!r}")
         self._check(assignment)
         if not (self.root / "release" / assignment).is_dir():
             self.release(assignment)
@@ -167,16 +175,25 @@ class Course:
                 raise PipelineError(f"no submission of {assignment} by {student!r} in "
                                     f"{self.root / 'submitted'}")
             students = [student]
-        outcomes = []
-        for k, sid in enumerate(students, 1):
-            start = time.monotonic()
-            outcome = self._autograde_one(assignment, sid)
-            outcome.seconds = round(time.monotonic() - start, 1)
+        if jobs == 1:
+            results: Iterable[Outcome] = (self.grade_one(assignment, s) for s in students)
+        else:
+            from .parallel import grade_in_workers  # it imports this module
+            results = grade_in_workers(self, assignment, students, jobs)
+        outcomes: dict[str, Outcome] = {}
+        for k, outcome in enumerate(results, 1):
             self._record(outcome)
-            outcomes.append(outcome)
-            self.progress(f"[{k}/{len(students)}] {assignment} {sid}: "
+            outcomes[outcome.student] = outcome
+            self.progress(f"[{k}/{len(students)}] {assignment} {outcome.student}: "
                           f"{_describe(outcome)} ({outcome.seconds:.1f} s)")
-        return outcomes
+        return [outcomes[s] for s in students]  # in student order, however they finished
+
+    def grade_one(self, assignment: str, student: str) -> Outcome:
+        """Autograde one submission and time it (recording the verdict is the caller's)."""
+        start = time.monotonic()
+        outcome = self._autograde_one(assignment, student)
+        outcome.seconds = round(time.monotonic() - start, 1)
+        return outcome
 
     def _autograde_one(self, assignment: str, student: str) -> Outcome:
         problem = self._unreadable(assignment, student)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 import sys
 import types
+from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
+import zmq
 
 from grading import checks, compare, guard
-from grading.execute import CapOutputSize, configure, plain_copies
+from grading.execute import CapOutputSize, GuardedExecute, configure, plain_copies
 from grading.feedback import HIDDEN_FEEDBACK, HIDDEN_MARK, HIDDEN_OUTPUT, ShortTestTracebacks
 from grading.sandbox import call_student
 
@@ -112,3 +116,35 @@ def test_configure_installs_the_preprocessors() -> None:
     names = [p.__name__ for p in c.Autograde.autograde_preprocessors]
     assert names[0] == "GuardedExecute" and "CapOutputSize" in names
     assert "RestoreLockedCells" in [p.__name__ for p in c.Autograde.sanitize_preprocessors]
+
+
+def test_kernels_talk_over_unix_sockets_of_their_own(capfd: pytest.CaptureFixture) -> None:
+    """No TCP port two grading processes could both pick, no warning per submission."""
+    ex = GuardedExecute()
+    ex.nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    first, second = ex.create_kernel_manager(), ex.create_kernel_manager()
+    if not zmq.has("ipc"):  # Windows: TCP, as nbclient does
+        assert first.transport == second.transport == "tcp"
+        return
+    assert first.transport == second.transport == "ipc"
+    assert first.ip != second.ip
+    assert Path(first.ip).parent == Path(second.ip).parent  # this process's folder
+    asyncio.run(_run_a_cell(first))
+    assert not list(Path(first.ip).parent.glob(f"{Path(first.ip).name}-*"))  # cleaned up
+    assert "without encryption" not in capfd.readouterr().err
+
+
+async def _run_a_cell(km: Any) -> None:
+    """Start `km`'s kernel (nbclient's managers are asynchronous), run a cell, stop it."""
+    await km.start_kernel()
+    try:
+        client = km.client()
+        client.start_channels()
+        await client.wait_for_ready(timeout=60)
+        reply = await client.execute_interactive("6 * 7", timeout=60)
+        assert reply["content"]["status"] == "ok"
+        assert list(Path(km.ip).parent.glob(f"{Path(km.ip).name}-*"))  # its sockets
+        client.stop_channels()
+    finally:
+        await km.shutdown_kernel(now=True)

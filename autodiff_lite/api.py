@@ -23,8 +23,14 @@ Function = Callable[..., Any]
 
 # ------------------------------------------------------------------ conversions
 
-def as_input(x: Any, what: str = "input") -> Any:
-    """Accept floats and float arrays (ints, lists and int arrays are converted)."""
+def as_input(x: Any, what: str = "input", copy: bool = True) -> Any:
+    """Accept floats and float arrays (ints, lists and int arrays are converted).
+
+    Arrays are copied, so that a tape or a pullback kept for later does not
+    change when the caller's array does; `copy=False` where the result is used
+    up before the caller gets control back (grad: a copy of a large input costs
+    as much as a few operations on it).
+    """
     if isinstance(x, TracerBase):
         return x  # a value of an enclosing transformation (nesting)
     if isinstance(x, (bool, np.bool_)):
@@ -34,7 +40,7 @@ def as_input(x: Any, what: str = "input") -> Any:
     if isinstance(x, (list, tuple, np.ndarray)):
         arr = np.asarray(x)
         if arr.dtype.kind in "biuf":
-            return arr.astype(np.float64)
+            return arr.astype(np.float64, copy=copy)
         raise TypeError(f"{what} has dtype {arr.dtype}; autodiff_lite works with "
                         "float64 arrays")
     raise TypeError(f"{what} is a {type(x).__name__}; autodiff_lite differentiates "
@@ -140,13 +146,13 @@ def trace(f: Function, *args: Any) -> Tape:
     return tape
 
 
-def _reverse(f: Function, args: tuple, argnums: tuple[int, ...],
-             kwargs: dict) -> tuple[Tape, list[Any]]:
+def _reverse(f: Function, args: tuple, argnums: tuple[int, ...], kwargs: dict,
+             copy: bool = True) -> tuple[Tape, list[Any]]:
     tape = Tape(lean=True)  # keeps only what the backward sweep reads
     args_ = list(args)
     xs = []
     for i in argnums:
-        x = as_input(args_[i], f"argument {i}")
+        x = as_input(args_[i], f"argument {i}", copy)
         xs.append(x)
         args_[i] = tape.new_input(x)
     tape.set_output(f(*args_, **kwargs))
@@ -159,7 +165,7 @@ def value_and_grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
     @functools.wraps(f)
     def vg(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         nums = _argnums(argnums, len(args), "grad")
-        tape, xs = _reverse(f, args, nums, kwargs)
+        tape, xs = _reverse(f, args, nums, kwargs, copy=False)  # the tape dies here
         out_shape = shape(tape.output_value)
         if out_shape != ():
             raise TypeError(

@@ -99,3 +99,27 @@ def test_lean_and_full_tapes_give_the_same_gradients(f: Any) -> None:
     full, lean = record(f, x, lean=False), record(f, x, lean=True)
     np.testing.assert_array_equal(full.input_adjoints()[0], lean.input_adjoints()[0])
     ad.check_grads(f, (x,), order=2, modes=("rev",))  # lean tapes, nested
+
+
+def test_grad_does_not_copy_its_input_and_a_pullback_does() -> None:
+    """grad uses its tape up before returning, so a float64 input is not copied
+    (a copy of a large input costs as much as a few operations on it); a pullback
+    and a trace outlive the call, so they keep their own copy of the input."""
+    x = np.linspace(0.1, 1.0, N)
+    seen = []
+
+    def f(v: Any) -> Any:
+        seen.append(ad.primal(v))
+        return anp.sum(v * v)
+
+    ad.grad(f)(x)
+    ad.vjp(f, x)
+    assert seen[0] is x and seen[1] is not x
+    y = x.copy()
+    out, pullback = ad.vjp(lambda v: anp.sin(v) * v, y)
+    tape = ad.trace(lambda v: anp.sum(anp.sin(v)), y)
+    expected = pullback(np.ones(N))
+    y[:] = 7.0  # the caller changes its array afterwards
+    np.testing.assert_array_equal(pullback(np.ones(N)), expected)
+    np.testing.assert_array_equal(tape.values[0], x)
+    np.testing.assert_allclose(ad.grad(lambda v: anp.sum(v * v))(x), 2 * x)

@@ -34,16 +34,26 @@ class Primitive:
     marks an argument the output does not depend on differentiably (a condition, an
     index, a sign). Rules are written with the library's own operations, so the
     derivative computation can itself be traced (higher-order derivatives).
+
+    `saving`, optional, is for a primitive whose VJP would recompute what its
+    value already computed (logsumexp's softmax): `(impl_saving, saved_prim)`,
+    where `impl_saving(*args, **params)` returns the value and that residual r,
+    and `saved_prim` is the same operation with r as an extra, constant first
+    argument, whose VJP rules read r instead of recomputing it. The lean tapes
+    of `grad` and `vjp` record `saved_prim` on plain values; under an outer
+    transformation r would be a constant that is not one, so they do not.
     """
 
-    __slots__ = ("name", "impl", "jvp", "vjp", "nondiff")
+    __slots__ = ("name", "impl", "jvp", "vjp", "nondiff", "saving")
 
     def __init__(self, name: str, impl: Callable[..., Any],
-                 jvp: Sequence[Rule | None], vjp: Sequence[Rule | None]) -> None:
+                 jvp: Sequence[Rule | None], vjp: Sequence[Rule | None],
+                 saving: tuple[Callable[..., Any], Primitive] | None = None) -> None:
         self.name = name
         self.impl = impl
         self.jvp = jvp
         self.vjp = vjp
+        self.saving = saving
         # No rule at all (sign): the output is a constant, never a tape node.
         self.nondiff = isinstance(vjp, tuple) and all(r is None for r in vjp)
 

@@ -58,8 +58,9 @@ class Tape(Trace):
     sweep will read: an array argument or output that no VJP rule of the node
     reads is not stored (an argument keeps just its shape, for unbroadcasting),
     so it is freed as soon as the program drops it; its `values` hold None where
-    an output was not kept. Nodes whose value is a Python float keep everything
-    (scalars cost less than the check). `trace` records a full tape, every value
+    an output was not kept. Nodes of Python floats keep everything (scalars cost
+    less than the check); a reduction to a float is checked (its first argument
+    is the array). `trace` records a full tape, every value
     kept, for reading and drawing.
     """
 
@@ -116,10 +117,17 @@ class Tape(Trace):
             parents = tuple(a.index if o else -1 for a, o in zip(args, own))
             nested = any(isinstance(v, TracerBase) for v in vals)
         # An unwrapped value traced by an outer transformation: let it see the call.
-        out = bind(prim, *vals, **params) if nested else prim.impl(*vals, **params)
+        if nested:
+            out = bind(prim, *vals, **params)
+        elif self.lean and prim.saving is not None:  # keep what the VJP would redo
+            impl_saving, prim = prim.saving
+            out, residual = impl_saving(*vals, **params)
+            vals, parents = (residual, *vals), (-1, *parents)
+        else:
+            out = prim.impl(*vals, **params)
         if prim.nondiff:
             return out  # e.g. sign(x): a constant, not a node
-        if self.lean and type(out) is not float:
+        if self.lean and (type(out) is not float or type(vals[0]) is not float):
             vals, out_kept = _needed(prim, vals, parents, out)
         else:
             out_kept = out

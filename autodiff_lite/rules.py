@@ -72,13 +72,22 @@ def _sigmoid(x: Any) -> Any:
 
 
 def _logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return _logsumexp_saving(x, axis, keepdims)[0]
+
+
+def _logsumexp_saving(x: Any, axis: Any = None,
+                      keepdims: bool = False) -> tuple[Any, tuple[Any, Any]]:
+    """log Σ exp(x) along `axis`, and r = (exp(x - max), its sum with kept
+    dimensions): the softmax is their ratio, so a VJP given r needs no exp."""
     x = np.asarray(x)
     m = np.max(x, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
-    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    e = np.exp(x - m)
+    s = np.sum(e, axis=axis, keepdims=True)
+    out = np.log(s) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis)
-    return out if out.ndim else float(out)
+    return (out if out.ndim else float(out)), (e, s)
 
 
 def _sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -412,6 +421,15 @@ def _logsumexp_jvp(t: Any, z: Any, x: Any, axis: Any = None,
     return sum(t * exp(x - _expand_reduced(z, x, axis, keepdims)), axis, keepdims)
 
 
+# logsumexp recorded with r = (exp(x - max), its sum) saved (Primitive.saving):
+# its arguments are (r, x); the softmax is r[0] / r[1]
+_LOGSUMEXP_SAVED = Primitive(
+    "logsumexp", lambda r, x, axis=None, keepdims=False: _logsumexp(x, axis, keepdims),
+    (None, lambda t, z, r, x, axis=None, keepdims=False: sum(t * (r[0] / r[1]), axis, keepdims)),
+    (None, lambda g, z, r, x, axis=None, keepdims=False:
+     _expand_reduced(g, r[0], axis, keepdims) / r[1] * r[0]))
+
+
 def _tie_share(x: Any, y: Any) -> Any:
     """1 where x wins, 0.5 at a tie, 0 where y wins (computed on primal values)."""
     xp, yp = primal(x), primal(y)
@@ -547,7 +565,8 @@ RULES: dict[str, Primitive] = {p.name: p for p in [
           (lambda t, z, x, axis=None, keepdims=False:
            sum(t * _exclusive_prod(x, axis), axis, keepdims),),
           (_prod_vjp,)),
-    Primitive("logsumexp", _logsumexp, (_logsumexp_jvp,), (_logsumexp_vjp,)),
+    Primitive("logsumexp", _logsumexp, (_logsumexp_jvp,), (_logsumexp_vjp,),
+              saving=(_logsumexp_saving, _LOGSUMEXP_SAVED)),
     Primitive("matmul", _matmul,
           (lambda t, z, a, b: matmul(t, b), lambda t, z, a, b: matmul(a, t)),
           (_matmul_vjp_a, _matmul_vjp_b)),

@@ -113,7 +113,8 @@ def shape(x: Any) -> tuple[int, ...]:
         return x.shape
     if isinstance(x, TracerBase):
         return x.shape  # type: ignore[attr-defined]
-    return np.shape(x)
+    s = getattr(x, "shape", None)  # NumPy scalars, a lean tape's shape stand-ins
+    return s if type(s) is tuple else np.shape(x)
 
 
 def ndim(x: Any) -> int:

@@ -159,3 +159,12 @@ def test_logsumexp_on_a_lean_tape_saves_its_exponentials_not_x(axis: Any,
     np.testing.assert_allclose(saved.vjp[1](g, z, r, x, axis, keepdims),
                                plain.vjp[0](g, z, x, axis, keepdims), rtol=1e-12)
     assert saved.impl(r, x, axis, keepdims) == pytest.approx(z, rel=1e-15)
+
+
+def test_shape_reads_stand_ins_and_numpy_scalars_without_numpy() -> None:
+    """The backward sweep asks for the shape of every dropped argument."""
+    from autodiff_lite.core import shape
+    from autodiff_lite.reverse import _shape_of
+
+    assert shape(_shape_of(np.zeros((3, 4)))) == (3, 4)
+    assert shape(np.float64(2.0)) == () and shape(2) == () and shape([[1, 2]]) == (1, 2)

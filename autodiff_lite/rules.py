@@ -364,8 +364,8 @@ def _exclusive_prod(x: Any, axis: Any, scale: Any = 1.0) -> Any:
     No division, so it is exact when entries are zero. Plain arrays use prefix and
     suffix products (two cumprods, the forward-backward dynamic programme); traced
     values (higher derivatives) use the same idea by halving, with traced ops.
-    `scale` (a scalar, or shaped like a keepdims reduction of x) starts the prefix
-    products, which saves the final multiplication by the output cotangent.
+    `scale` (a scalar, or shaped like a keepdims reduction of x) multiplies the
+    result: the output cotangent, folded in here rather than by the caller.
     """
     xs = shape(x)
     nd = len(xs)
@@ -380,12 +380,14 @@ def _exclusive_prod(x: Any, axis: Any, scale: Any = 1.0) -> Any:
         scale = reshape(transpose(scale, perm), batch + (1,))
     if isinstance(flat, TracerBase) or isinstance(scale, TracerBase):
         others = _exclusive_prod_last(flat, scale)
-    else:
-        start = np.broadcast_to(scale, batch + (1,))
-        ones = np.ones(batch + (1,))
-        prefix = np.cumprod(np.concatenate([start, flat[..., :-1]], -1), -1)
-        suffix = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], -1), -1)[..., ::-1]
-        others = prefix * suffix
+    else:  # written into two buffers: the product of 1e5 numbers is memory-bound
+        prefix, suffix = np.empty(batch + (m,)), np.empty(batch + (m,))
+        prefix[..., :1] = suffix[..., :1] = 1.0
+        np.cumprod(flat[..., :-1], axis=-1, out=prefix[..., 1:])
+        np.cumprod(flat[..., :0:-1], axis=-1, out=suffix[..., 1:])  # from the end
+        others = np.multiply(prefix, suffix[..., ::-1], out=prefix)
+        if not (type(scale) is float and scale == 1.0):
+            others *= scale
     back = reshape(others, tuple(xs[a] for a in perm))
     return transpose(back, _inverse_axes(perm))
 

@@ -119,7 +119,7 @@ class Tape(Trace):
         # An unwrapped value traced by an outer transformation: let it see the call.
         if nested:
             out = bind(prim, *vals, **params)
-        elif self.lean and prim.saving is not None:  # keep what the VJP would redo
+        elif prim.saving is not None and self.lean:  # keep what the VJP would redo
             impl_saving, prim = prim.saving
             out, residual = impl_saving(*vals, **params)
             vals, parents = (residual, *vals), (-1, *parents)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -42,24 +41,19 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.slow,
 REPO = Path(__file__).resolve().parent.parent
 PS1 = fx.ASSIGNMENT
 SOURCE = REPO / "course" / "source" / PS1 / f"{PS1}.ipynb"
-FIXTURES = REPO / "tests" / "fixtures"
 TIMEOUT = 5  # seconds per cell; the reference runs each cell in well under 1 s
 
 
 def new_course(root: Path) -> Course:
-    (root / "source" / PS1).mkdir(parents=True)
-    shutil.copy(REPO / "course" / "nbgrader_config.py", root)
-    shutil.copy(SOURCE, root / "source" / PS1)
-    course = Course(root, timeout=TIMEOUT)
+    course = Course(fx.course_root(root), timeout=TIMEOUT)
     course.release(PS1)
     return course
 
 
-def submit(root: Path, student: str, nb: nbformat.NotebookNode | None = None) -> Path:
+def submit(root: Path, student: str, nb: nbformat.NotebookNode) -> Path:
     folder = root / "submitted" / student / PS1
     folder.mkdir(parents=True, exist_ok=True)
-    if nb is not None:
-        nbformat.write(nb, folder / f"{PS1}.ipynb")
+    nbformat.write(nb, folder / f"{PS1}.ipynb")
     return folder
 
 
@@ -72,17 +66,9 @@ def notebooks(root: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Course:
     course = new_course(tmp_path_factory.mktemp("robustness") / "course")
-    root = course.root
-    source, release = notebooks(root)
-    submit(root, "reference", source)
-    for name in fx.SUBMISSIONS:
-        submit(root, name, fx.build(name, source, release))
-    for name, spec in fx.FILES.items():
-        folder = submit(root, name)
-        if spec["origin"] == "source":
-            shutil.copy(SOURCE, folder / spec["file"])
-        elif spec["origin"]:
-            shutil.copy(FIXTURES / spec["origin"], folder / spec["file"])
+    fx.submit(course.root, "reference", "source")
+    for name in [*fx.SUBMISSIONS, *fx.FILES]:
+        fx.submit(course.root, name, name)
     start = time.monotonic()
     course.autograde(PS1)
     course.seconds = time.monotonic() - start  # type: ignore[attr-defined]
@@ -353,8 +339,7 @@ def test_notebook_time_budget(tmp_path: Path) -> None:
     """Past GuardedExecute.notebook_timeout a notebook is given up on and
     reported as not gradable with the reason (default 900 s; 3 s here)."""
     course = new_course(tmp_path / "course")
-    source, release = notebooks(course.root)
-    submit(course.root, "slow_cells", fx.build("slow_cells", source, release))
+    fx.submit(course.root, "slow_cells", "slow_cells")
     course.config.GuardedExecute.notebook_timeout = 3
     (outcome,) = course.autograde(PS1)
     assert outcome.status == NOT_GRADABLE and "notebook_timeout" in outcome.reason

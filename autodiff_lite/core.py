@@ -44,7 +44,7 @@ class Primitive:
     transformation r would be a constant that is not one, so they do not.
     """
 
-    __slots__ = ("name", "impl", "jvp", "vjp", "nondiff", "saving")
+    __slots__ = ("name", "impl", "jvp", "vjp", "nondiff", "saving", "plain")
 
     def __init__(self, name: str, impl: Callable[..., Any],
                  jvp: Sequence[Rule | None], vjp: Sequence[Rule | None],
@@ -56,6 +56,8 @@ class Primitive:
         self.saving = saving
         # No rule at all (sign): the output is a constant, never a tape node.
         self.nondiff = isinstance(vjp, tuple) and all(r is None for r in vjp)
+        # Neither of those two cases: an engine may simply call impl and record.
+        self.plain = saving is None and not self.nondiff
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

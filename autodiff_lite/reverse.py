@@ -5,6 +5,13 @@ first. `Tape.backward` walks the records from the output back to the inputs,
 handing each node's adjoint to its parents through the VJP rules. It is a plain
 loop (no recursion limit on deep graphs) and it computes fresh adjoints on every
 call (calling it twice gives the same answer, never the sum).
+
+Scalar code on Python floats spends its time in this module's bookkeeping, not
+in arithmetic, so floats take short cuts: Box's arithmetic operators record a
+node of floats themselves, `process` records a plain primitive on floats with
+no further checks, and the sweep calls a float node's rules directly. Each does
+what the general path does (tests/test_float_paths.py runs the same programs on
+floats and on one-element arrays and compares the tapes).
 """
 
 from __future__ import annotations
@@ -12,13 +19,14 @@ from __future__ import annotations
 import dis
 import inspect
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from .core import Primitive, Trace, TracerBase, bind, shape, zeros_like
+from . import rules as R
 from .rules import sum_to
-from .tracer import Tracer
+from .tracer import Tracer, _operator
 
 
 class Node(NamedTuple):
@@ -103,34 +111,39 @@ class Tape(Trace):
             if type(y) is Box and y._trace is self:
                 py, y = y.index, y.primal
             vals, parents = (x, y), (px, py)
-            nested = isinstance(x, TracerBase) or isinstance(y, TracerBase)
+            floats = type(x) is float and type(y) is float
         elif len(args) == 1:
             (x,) = args
             px = -1
             if type(x) is Box and x._trace is self:
                 px, x = x.index, x.primal
             vals, parents = (x,), (px,)
-            nested = isinstance(x, TracerBase)
+            floats = type(x) is float
         else:
             own = [type(a) is Box and a._trace is self for a in args]
             vals = tuple(a.primal if o else a for a, o in zip(args, own))
             parents = tuple(a.index if o else -1 for a, o in zip(args, own))
-            nested = any(isinstance(v, TracerBase) for v in vals)
-        # An unwrapped value traced by an outer transformation: let it see the call.
-        if nested:
-            out = bind(prim, *vals, **params)
-        elif prim.saving is not None and self.lean:  # keep what the VJP would redo
-            impl_saving, prim = prim.saving
-            out, residual = impl_saving(*vals, **params)
-            vals, parents = (residual, *vals), (-1, *parents)
+            floats = False
+        if floats and prim.plain and not params:
+            # Python floats (the hot path of scalar code): nothing nested, no
+            # residual to save, and a float costs less to keep than to check.
+            out = out_kept = prim.impl(*vals)
         else:
-            out = prim.impl(*vals, **params)
-        if prim.nondiff:
-            return out  # e.g. sign(x): a constant, not a node
-        if self.lean and (type(out) is not float or type(vals[0]) is not float):
-            vals, out_kept = _needed(prim, vals, parents, out)
-        else:
-            out_kept = out
+            if any(isinstance(v, TracerBase) for v in vals):
+                # A value traced by an outer transformation: let it see the call.
+                out = bind(prim, *vals, **params)
+            elif prim.saving is not None and self.lean:  # keep what the VJP would redo
+                impl_saving, prim = prim.saving
+                out, residual = impl_saving(*vals, **params)
+                vals, parents = (residual, *vals), (-1, *parents)
+            else:
+                out = prim.impl(*vals, **params)
+            if prim.nondiff:
+                return out  # e.g. sign(x): a constant, not a node
+            if self.lean and (type(out) is not float or type(vals[0]) is not float):
+                vals, out_kept = _needed(prim, vals, parents, out)
+            else:
+                out_kept = out
         index = len(self.values)
         self.ops.append(prim)
         self.args.append(vals)
@@ -199,6 +212,30 @@ class Tape(Trace):
             if not keep_all:
                 adj[k] = None
             args, z, params, vjp = all_args[k], values[k], all_params[k], prim.vjp
+            # A node of floats (nearly every node of scalar code): its rules are
+            # called directly, without the general loop's bookkeeping and shapes.
+            if type(g) is float and not params:
+                if len(args) == 2:
+                    x, y = args
+                    if type(x) is float and type(y) is float:
+                        jx, jy = all_parents[k]
+                        if jx >= 0 and (rule := vjp[0]) is not None:
+                            ct = rule(g, z, x, y)
+                            cur = adj[jx]
+                            adj[jx] = ct if cur is None else cur + ct
+                        if jy >= 0 and (rule := vjp[1]) is not None:
+                            ct = rule(g, z, x, y)
+                            cur = adj[jy]
+                            adj[jy] = ct if cur is None else cur + ct
+                        continue
+                elif len(args) == 1:
+                    x = args[0]
+                    if type(x) is float and (rule := vjp[0]) is not None:
+                        j = all_parents[k][0]
+                        ct = rule(g, z, x)
+                        cur = adj[j]
+                        adj[j] = ct if cur is None else cur + ct
+                        continue
             pos = -1
             for j in all_parents[k]:
                 pos += 1
@@ -285,6 +322,49 @@ def _unread(prim: Primitive, active: tuple[bool, ...]) -> tuple[bool, tuple[int,
 _UNREAD: dict[Any, tuple[bool, tuple[int, ...]]] = {}
 _IS_NODE = (-1).__lt__  # parent index -> is it a node (not a constant)?
 _SHAPES: dict[tuple[int, ...], _Shape] = {}
+
+
+def _arithmetic(prim: Primitive, reflected: bool = False) -> Callable[[Box, Any], Any]:
+    """Box's operator for `prim`: on Python floats it records the node itself.
+
+    Scalar code is nearly all `+ - * /` on floats, where `process`'s unwrapping
+    and checks cost more than the arithmetic: here a float node is recorded with
+    none of them (nothing is nested, arithmetic saves no residual, floats are
+    kept whole). Anything else goes the general way.
+    """
+    impl, general = prim.impl, _operator(prim, reflected)
+
+    def method(self: Box, other: Any) -> Any:
+        x, tape = self.primal, self._trace
+        if type(x) is not float:
+            return general(self, other)
+        if type(other) is float:
+            y, j = other, -1  # a constant
+        elif type(other) is Box and other._trace is tape and type(other.primal) is float:
+            y, j = other.primal, other.index
+        else:
+            return general(self, other)
+        if reflected:
+            vals, parents = (y, x), (j, self.index)
+        else:
+            vals, parents = (x, y), (self.index, j)
+        out = impl(*vals)
+        index = len(tape.values)
+        tape.ops.append(prim)
+        tape.args.append(vals)
+        tape.parents.append(parents)
+        tape.values.append(out)
+        tape.params.append(_NO_PARAMS)
+        return Box(out, tape, index)
+
+    method.__name__ = general.__name__
+    return method
+
+
+for _name, _prim in [("add", R.add_p), ("sub", R.subtract_p), ("mul", R.multiply_p),
+                     ("truediv", R.true_divide_p), ("pow", R.power_p)]:
+    setattr(Box, f"__{_name}__", _arithmetic(_prim))
+    setattr(Box, f"__r{_name}__", _arithmetic(_prim, reflected=True))
 
 
 class Records(Sequence):

@@ -24,9 +24,8 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .core import Primitive, Trace, TracerBase, bind, shape, zeros_like
-from . import rules as R
 from .rules import sum_to
-from .tracer import Tracer, _operator
+from .tracer import Tracer, set_arithmetic, traced_operator
 
 
 class Node(NamedTuple):
@@ -332,7 +331,7 @@ def _arithmetic(prim: Primitive, reflected: bool = False) -> Callable[[Box, Any]
     none of them (nothing is nested, arithmetic saves no residual, floats are
     kept whole). Anything else goes the general way.
     """
-    impl, general = prim.impl, _operator(prim, reflected)
+    impl, general = prim.impl, traced_operator(prim, reflected)
 
     def method(self: Box, other: Any) -> Any:
         x, tape = self.primal, self._trace
@@ -361,10 +360,7 @@ def _arithmetic(prim: Primitive, reflected: bool = False) -> Callable[[Box, Any]
     return method
 
 
-for _name, _prim in [("add", R.add_p), ("sub", R.subtract_p), ("mul", R.multiply_p),
-                     ("truediv", R.true_divide_p), ("pow", R.power_p)]:
-    setattr(Box, f"__{_name}__", _arithmetic(_prim))
-    setattr(Box, f"__r{_name}__", _arithmetic(_prim, reflected=True))
+set_arithmetic(Box, _arithmetic)
 
 
 class Records(Sequence):

@@ -23,7 +23,7 @@ _UFUNC_OPERATORS = {
 }
 
 
-def _operator(prim: Primitive, reflected: bool = False) -> Callable[[Any, Any], Any]:
+def traced_operator(prim: Primitive, reflected: bool = False) -> Callable[[Any, Any], Any]:
     """The method behind a Python operator: `bind(prim, self, other)`, made quick.
 
     When `other` is not a tracer of some other transformation, `self`'s trace is
@@ -54,12 +54,7 @@ class Tracer(TracerBase):
     primal: Any
 
     # ---- arithmetic: every operator is a primitive from the rule table
-    __add__, __radd__ = _operator(R.add_p), _operator(R.add_p, reflected=True)
-    __sub__, __rsub__ = _operator(R.subtract_p), _operator(R.subtract_p, reflected=True)
-    __mul__, __rmul__ = _operator(R.multiply_p), _operator(R.multiply_p, reflected=True)
-    __truediv__ = _operator(R.true_divide_p)
-    __rtruediv__ = _operator(R.true_divide_p, reflected=True)
-    __pow__, __rpow__ = _operator(R.power_p), _operator(R.power_p, reflected=True)
+    # (+ - * / ** and their reflections are set by `set_arithmetic` below)
     def __matmul__(self, other: Any) -> Any: return R.matmul(self, other)
     def __rmatmul__(self, other: Any) -> Any: return R.matmul(other, self)
     def __neg__(self) -> Any: return self._trace.process(R.negative_p, (self,), _NO_PARAMS)
@@ -167,6 +162,22 @@ class Tracer(TracerBase):
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> NoReturn:
         _unsupported_numpy(func.__name__)
+
+
+# The operators whose methods `set_arithmetic` makes, by their dunder names.
+ARITHMETIC = {"add": R.add_p, "sub": R.subtract_p, "mul": R.multiply_p,
+              "truediv": R.true_divide_p, "pow": R.power_p}
+
+
+def set_arithmetic(cls: type, make: Callable[..., Callable[[Any, Any], Any]]) -> None:
+    """Give `cls` the methods of + - * / ** and their reflections (2.0 * x),
+    `make(prim)` and `make(prim, reflected=True)` for each primitive."""
+    for name, prim in ARITHMETIC.items():
+        setattr(cls, f"__{name}__", make(prim))
+        setattr(cls, f"__r{name}__", make(prim, reflected=True))
+
+
+set_arithmetic(Tracer, traced_operator)
 
 
 def _unsupported_numpy(name: str) -> NoReturn:

@@ -2,7 +2,8 @@
 
 Box arithmetic records float nodes itself, `Tape.process` records a plain primitive
 on floats without its checks, and the backward sweep calls the VJP rules of a float
-node directly. The same program run on one-element arrays goes the general way
+node directly; Dual arithmetic and `ForwardTrace.process` apply the JVP rules to
+floats directly. The same program run on one-element arrays goes the general way
 through every one of those places, so the two runs must build the same tape and
 give the same numbers.
 """
@@ -63,6 +64,25 @@ def test_gradients_of_floats_equal_those_of_arrays_in_both_modes(x: float, y: fl
     for tangent in [(1.0, 0.0), (0.0, 1.0)]:
         _, t = ad.jvp(every_operator, (x, y), tangent)
         np.testing.assert_allclose(t, np.dot(on_floats, tangent), rtol=1e-12)
+
+
+@given(x=positive, y=positive, tx=st.floats(-2.0, 2.0), ty=st.floats(-2.0, 2.0))
+def test_tangents_of_floats_equal_those_of_arrays(x: float, y: float, tx: float,
+                                                  ty: float) -> None:
+    z, t = ad.jvp(every_operator, (x, y), (tx, ty))
+    za, ta = ad.jvp(every_operator, (np.array([x]), np.array([y])),
+                    (np.array([tx]), np.array([ty])))
+    assert type(z) is float and type(t) is float
+    np.testing.assert_allclose([z, t], [za[0], ta[0]], rtol=1e-13, atol=1e-300)
+
+
+@given(x=positive, v=st.floats(-2.0, 2.0))
+def test_forward_over_reverse_on_floats_equals_it_on_arrays(x: float, v: float) -> None:
+    # hvp: the tape's boxes hold duals, and the duals' tangents are boxes
+    def f(u: Any) -> Any:
+        return every_operator(u, 1.3)
+    on_array = ad.hvp(lambda u: anp.sum(f(u)), np.array([x]), np.array([v]))
+    np.testing.assert_allclose(ad.hvp(f, x, v), on_array[0], rtol=1e-12)
 
 
 @given(x=positive, y=positive)

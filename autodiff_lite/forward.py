@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .core import Primitive, Trace, bind, shape
-from .rules import broadcast_to
+from .rules import broadcast_to, unchanged
 from .tracer import Tracer, set_arithmetic, traced_operator
 
 
@@ -98,16 +98,20 @@ def _arithmetic(prim: Primitive, reflected: bool = False) -> Callable[[Dual, Any
         if type(other) is float:  # a constant
             if reflected:
                 z = impl(other, x)
-                return Dual(z, jvp_y(tx, z, other, x), trace)
+                return Dual(z, tx if jvp_y is unchanged else jvp_y(tx, z, other, x), trace)
             z = impl(x, other)
-            return Dual(z, jvp_x(tx, z, x, other), trace)
+            return Dual(z, tx if jvp_x is unchanged else jvp_x(tx, z, x, other), trace)
         if type(other) is Dual and other._trace is trace:
             y, ty = other.primal, other.tangent
             if type(y) is float and type(ty) is float:
                 if reflected:
                     x, tx, y, ty = y, ty, x, tx
                 z = impl(x, y)
-                return Dual(z, jvp_x(tx, z, x, y) + jvp_y(ty, z, x, y), trace)
+                if jvp_x is not unchanged:
+                    tx = jvp_x(tx, z, x, y)
+                if jvp_y is not unchanged:
+                    ty = jvp_y(ty, z, x, y)
+                return Dual(z, tx + ty, trace)
         return general(self, other)
 
     method.__name__ = general.__name__

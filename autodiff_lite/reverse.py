@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .core import Primitive, Trace, TracerBase, bind, shape, zeros_like
-from .rules import sum_to
+from .rules import sum_to, unchanged
 from .tracer import Tracer, set_arithmetic, traced_operator
 
 
@@ -219,11 +219,11 @@ class Tape(Trace):
                     if type(x) is float and type(y) is float:
                         jx, jy = all_parents[k]
                         if jx >= 0 and (rule := vjp[0]) is not None:
-                            ct = rule(g, z, x, y)
+                            ct = g if rule is unchanged else rule(g, z, x, y)
                             cur = adj[jx]
                             adj[jx] = ct if cur is None else cur + ct
                         if jy >= 0 and (rule := vjp[1]) is not None:
-                            ct = rule(g, z, x, y)
+                            ct = g if rule is unchanged else rule(g, z, x, y)
                             cur = adj[jy]
                             adj[jy] = ct if cur is None else cur + ct
                         continue

@@ -128,7 +128,7 @@ class Tape(Trace):
             # residual to save, and a float costs less to keep than to check.
             out = out_kept = prim.impl(*vals)
         else:
-            if any(isinstance(v, TracerBase) for v in vals):
+            if any(map(_is_traced, vals)):
                 # A value traced by an outer transformation: let it see the call.
                 out = bind(prim, *vals, **params)
             elif prim.saving is not None and self.lean:  # keep what the VJP would redo
@@ -242,8 +242,9 @@ class Tape(Trace):
                     continue
                 ct = vjp[pos](g, z, *args, **params) if params else vjp[pos](g, z, *args)
                 a = args[pos]
+                # .shape of arrays, NumPy scalars, tracers and stand-ins; floats have none
                 if type(ct) is not float or type(a) is not float:
-                    if shape(ct) != shape(a):
+                    if getattr(ct, "shape", ()) != getattr(a, "shape", ()):
                         ct = sum_to(ct, shape(a))  # undo broadcasting
                 cur = adj[j]
                 adj[j] = ct if cur is None else cur + ct
@@ -382,3 +383,4 @@ class Records(Sequence):
 
 
 _NO_PARAMS: dict = {}
+_is_traced = TracerBase.__instancecheck__  # isinstance(v, TracerBase), for map

@@ -182,18 +182,6 @@ def power(x: Any, y: Any) -> Any:
     return bind(power_p, x, y)
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 def maximum(x: Any, y: Any) -> Any:
     return bind(maximum_p, x, y)
 
@@ -473,8 +461,8 @@ def _stack_jvp(i: int, t: Any, z: Any, *arrays: Any, axis: int) -> Any:
 
 def unchanged(g: Any, z: Any, x: Any, y: Any) -> Any:
     """The rule of add (and of subtract's first argument) in both columns: the
-    tangent or cotangent passes through as it is. The engines know this rule by
-    name and skip the call on floats."""
+    tangent or cotangent passes through as it is. The float paths of the
+    engines recognise it (`rule is unchanged`) and skip the call."""
     return g
 
 
@@ -603,8 +591,6 @@ getitem_p = RULES["getitem"]
 untake_p = RULES["untake"]
 concatenate_p = RULES["concatenate"]
 stack_p = RULES["stack"]
-
-
 
 
 def _unary(prim: Primitive, doc: str | None = None) -> Callable[[Any], Any]:

@@ -7,7 +7,8 @@ sanitize_preprocessors` and `Autograde.autograde_preprocessors`):
   cell that imports NumPy and the checks, the instructions), at their place.
   nbgrader restores the *source* of locked cells that are still there, and
   (with `OverwriteCells.add_missing_cells`) deleted test cells, but not deleted
-  read-only cells;
+  read-only cells; `OverwriteCellsWithIds` gives the test cells nbgrader puts
+  back the cell ids that nbformat requires (nbgrader leaves them without);
 * `GuardedExecute` is nbgrader's `Execute` with two additions:
 
   - a cell that runs past the timeout and ignores the interrupt (it catches
@@ -40,6 +41,7 @@ import copy
 import functools
 import itertools
 import os
+import re
 import tempfile
 import time
 from typing import Any
@@ -52,7 +54,7 @@ from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from traitlets import Integer, Unicode
 
 # Run silently before every test cell (see grading.guard.restore).
@@ -211,13 +213,42 @@ class RestoreLockedCells(NbGraderPreprocessor):
                                       grade_id=name, schema_version=3)))
             if cell_type == "code":
                 new.outputs, new.execution_count = [], None
-            if (nb.nbformat, nb.nbformat_minor) >= (4, 5):
-                new.id = f"restored-{name}".replace("_", "-")
             previous = [present[n] for n, *_ in cells[:k] if n in present]
             at = max(previous) + 1 if previous else 0
             nb.cells.insert(at, new)
             present = {i: (j + 1 if j >= at else j) for i, j in present.items()}
             present[name] = at
+        give_cells_ids(nb)
+        return nb, resources
+
+
+def give_cells_ids(nb: NotebookNode) -> None:
+    """Give every cell without an id one (`restored-<grade id>`), in notebooks of
+    format 4.5 and later, where ids are required: nbformat warns about a cell
+    without one and means to refuse it, and nbgrader's add_missing_cells puts
+    deleted test cells back without one."""
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5):
+        return
+    taken = {cell.get("id") for cell in nb.cells}
+    for k, cell in enumerate(nb.cells):
+        if cell.get("id"):
+            continue
+        name = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell-{k}"
+        base = "restored-" + re.sub(r"[^A-Za-z0-9-]", "-", str(name))[:40]
+        new, n = base, 1
+        while new in taken:
+            new, n = f"{base}-{n}", n + 1
+        cell.id = new
+        taken.add(new)
+
+
+class OverwriteCellsWithIds(OverwriteCells):
+    """nbgrader's OverwriteCells, then ids for the test cells it put back (within
+    the step: nbconvert validates the notebook after every preprocessor)."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        nb, resources = super().preprocess(nb, resources)
+        give_cells_ids(nb)
         return nb, resources
 
 
@@ -253,11 +284,11 @@ def configure(config: Any) -> None:
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
                                         DeduplicateIds, IgnorePattern, LimitOutput,
-                                        OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
+                                        OverwriteKernelspec, SaveAutoGrades)
 
     config.Autograde.sanitize_preprocessors = [
         ClearOutput, DeduplicateIds, OverwriteKernelspec, RestoreLockedCells,
-        OverwriteCells, CheckCellMetadata]
+        OverwriteCellsWithIds, CheckCellMetadata]
     config.Autograde.autograde_preprocessors = [
         GuardedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         CapOutputSize, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]

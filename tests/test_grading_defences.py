@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
 import sys
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ import pytest
 import zmq
 
 from grading import checks, compare, guard
-from grading.execute import CapOutputSize, GuardedExecute, configure, plain_copies
+from grading.execute import (CapOutputSize, GuardedExecute, configure, give_cells_ids,
+                             plain_copies)
 from grading.feedback import HIDDEN_FEEDBACK, HIDDEN_MARK, HIDDEN_OUTPUT, ShortTestTracebacks
 from grading.sandbox import call_student
 
@@ -108,6 +111,34 @@ def test_copies_left_by_deduplication_become_plain_cells() -> None:
     assert "nbgrader" not in nb.cells[0].metadata
 
 
+def test_cells_put_back_without_an_id_get_a_unique_valid_one() -> None:
+    # what nbgrader's add_missing_cells inserts: a test cell with no id
+    cells = [nbformat.v4.new_code_cell("x = 1", id="restored-test-jvp")]
+    cells += [nbformat.v4.new_code_cell("assert x == 1") for _ in range(3)]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    for cell in nb.cells[1:]:
+        del cell["id"]
+    nb.cells[1].metadata["nbgrader"] = {"grade_id": "test_jvp"}
+    nb.cells[2].metadata["nbgrader"] = {"grade_id": "test_jvp"}  # clashes twice
+    with pytest.warns(nbformat.warnings.MissingIDFieldWarning):
+        nbformat.validate(copy.deepcopy(nb))
+    give_cells_ids(nb)
+    ids = [cell.id for cell in nb.cells]
+    assert ids[0] == "restored-test-jvp" and len(set(ids)) == 4
+    assert all(i.startswith("restored-") and len(i) <= 64 for i in ids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nbformat.validate(nb)
+
+
+def test_a_notebook_of_format_4_4_gets_no_ids() -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])
+    nb.nbformat_minor = 4
+    del nb.cells[0]["id"]
+    give_cells_ids(nb)
+    assert "id" not in nb.cells[0]
+
+
 def test_configure_installs_the_preprocessors() -> None:
     from traitlets.config import Config
 
@@ -115,7 +146,9 @@ def test_configure_installs_the_preprocessors() -> None:
     configure(c)
     names = [p.__name__ for p in c.Autograde.autograde_preprocessors]
     assert names[0] == "GuardedExecute" and "CapOutputSize" in names
-    assert "RestoreLockedCells" in [p.__name__ for p in c.Autograde.sanitize_preprocessors]
+    sanitize = [p.__name__ for p in c.Autograde.sanitize_preprocessors]
+    assert "RestoreLockedCells" in sanitize
+    assert "OverwriteCellsWithIds" in sanitize and "OverwriteCells" not in sanitize
 
 
 def test_kernels_talk_over_unix_sockets_of_their_own(capfd: pytest.CaptureFixture) -> None:

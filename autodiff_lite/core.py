@@ -63,6 +63,10 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+# The params of a primitive called without any: one shared dict, never mutated.
+NO_PARAMS: dict = {}
+
+
 class Trace:
     """Base of the forward and reverse transformations; `level` orders nesting."""
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .core import Primitive, Trace, TracerBase, bind, shape, zeros_like
+from .core import NO_PARAMS, Primitive, Trace, TracerBase, bind, shape, zeros_like
 from .rules import sum_to, unchanged
 from .tracer import Tracer, set_arithmetic, traced_operator
 
@@ -94,7 +94,7 @@ class Tape(Trace):
         self.args.append(())
         self.parents.append(())
         self.values.append(value)
-        self.params.append(_NO_PARAMS)
+        self.params.append(NO_PARAMS)
         self.inputs.append(index)
         return Box(value, self, index)
 
@@ -148,7 +148,7 @@ class Tape(Trace):
         self.args.append(vals)
         self.parents.append(parents)
         self.values.append(out_kept)
-        self.params.append(params or _NO_PARAMS)
+        self.params.append(params or NO_PARAMS)
         return Box(out, self, index)
 
     def set_output(self, out: Any) -> None:
@@ -354,7 +354,7 @@ def _arithmetic(prim: Primitive, reflected: bool = False) -> Callable[[Box, Any]
         tape.args.append(vals)
         tape.parents.append(parents)
         tape.values.append(out)
-        tape.params.append(_NO_PARAMS)
+        tape.params.append(NO_PARAMS)
         return Box(out, tape, index)
 
     method.__name__ = general.__name__
@@ -382,5 +382,4 @@ class Records(Sequence):
         return t.ops[k], t.args[k], t.parents[k], t.values[k], t.params[k]
 
 
-_NO_PARAMS: dict = {}
 _is_traced = TracerBase.__instancecheck__  # isinstance(v, TracerBase), for map

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import Primitive, TracerBase, bind, ndim, primal, shape
+from .core import NO_PARAMS, Primitive, TracerBase, bind, ndim, primal, shape
 
 # ---------------------------------------------------------------- value functions
 
@@ -603,7 +603,7 @@ def _unary(prim: Primitive, doc: str | None = None) -> Callable[[Any], Any]:
 
     def op(x: Any) -> Any:
         if isinstance(x, TracerBase):
-            return x._trace.process(prim, (x,), _NO_PARAMS)
+            return x._trace.process(prim, (x,), NO_PARAMS)
         return impl(x)
 
     op.__name__ = op.__qualname__ = prim.name
@@ -611,7 +611,6 @@ def _unary(prim: Primitive, doc: str | None = None) -> Callable[[Any], Any]:
     return op
 
 
-_NO_PARAMS: dict = {}
 negative, exp, log, log1p = map(_unary, (negative_p, exp_p, log_p, log1p_p))
 sin, cos, tan, tanh, sqrt, absolute = map(_unary, (sin_p, cos_p, tan_p, tanh_p, sqrt_p,
                                                    absolute_p))

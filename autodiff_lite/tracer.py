@@ -14,7 +14,7 @@ from typing import Any, Callable, NoReturn
 import numpy as np
 
 from . import rules as R
-from .core import Primitive, TracerBase, bind, primal
+from .core import NO_PARAMS, Primitive, TracerBase, bind, primal
 
 _UFUNC_OPERATORS = {
     np.add: R.add, np.subtract: R.subtract, np.multiply: R.multiply,
@@ -36,13 +36,10 @@ def traced_operator(prim: Primitive, reflected: bool = False) -> Callable[[Any, 
         trace = self._trace
         if isinstance(other, TracerBase) and other._trace is not trace:
             return bind(prim, *args)
-        return trace.process(prim, args, _NO_PARAMS)
+        return trace.process(prim, args, NO_PARAMS)
 
     method.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
     return method
-
-
-_NO_PARAMS: dict = {}
 
 
 class Tracer(TracerBase):
@@ -57,7 +54,7 @@ class Tracer(TracerBase):
     # (+ - * / ** and their reflections are set by `set_arithmetic` below)
     def __matmul__(self, other: Any) -> Any: return R.matmul(self, other)
     def __rmatmul__(self, other: Any) -> Any: return R.matmul(other, self)
-    def __neg__(self) -> Any: return self._trace.process(R.negative_p, (self,), _NO_PARAMS)
+    def __neg__(self) -> Any: return self._trace.process(R.negative_p, (self,), NO_PARAMS)
     def __pos__(self) -> Any: return self
     def __abs__(self) -> Any: return R.absolute(self)
 

@@ -158,36 +158,9 @@ def _sign(x: Any) -> Any:
 
 # ------------------------------------------------------ traced functions (the ops)
 # Thin wrappers that route a call through `bind`; rules below are written with
-# them. `autodiff_lite.numpy` re-exports them under NumPy's names. The
-# one-argument ones (exp, tanh, ...) are made by `_unary` after the table.
-
-
-def add(x: Any, y: Any) -> Any:
-    return bind(add_p, x, y)
-
-
-def subtract(x: Any, y: Any) -> Any:
-    return bind(subtract_p, x, y)
-
-
-def multiply(x: Any, y: Any) -> Any:
-    return bind(multiply_p, x, y)
-
-
-def true_divide(x: Any, y: Any) -> Any:
-    return bind(true_divide_p, x, y)
-
-
-def power(x: Any, y: Any) -> Any:
-    return bind(power_p, x, y)
-
-
-def maximum(x: Any, y: Any) -> Any:
-    return bind(maximum_p, x, y)
-
-
-def minimum(x: Any, y: Any) -> Any:
-    return bind(minimum_p, x, y)
+# them. `autodiff_lite.numpy` re-exports them under NumPy's names. Those of one
+# and two arguments (exp, tanh, add, maximum, ...) are made by `_unary` and
+# `_binary` after the table.
 
 
 def where(condition: Any, x: Any, y: Any) -> Any:
@@ -611,6 +584,18 @@ def _unary(prim: Primitive, doc: str | None = None) -> Callable[[Any], Any]:
     return op
 
 
+def _binary(prim: Primitive) -> Callable[[Any, Any], Any]:
+    """The traced function of a two-argument primitive: `bind`, named."""
+
+    def op(x: Any, y: Any) -> Any:
+        return bind(prim, x, y)
+
+    op.__name__ = op.__qualname__ = prim.name
+    return op
+
+
+add, subtract, multiply, true_divide, power, maximum, minimum = map(_binary, (
+    add_p, subtract_p, multiply_p, true_divide_p, power_p, maximum_p, minimum_p))
 negative, exp, log, log1p = map(_unary, (negative_p, exp_p, log_p, log1p_p))
 sin, cos, tan, tanh, sqrt, absolute = map(_unary, (sin_p, cos_p, tan_p, tanh_p, sqrt_p,
                                                    absolute_p))

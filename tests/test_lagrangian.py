@@ -6,6 +6,7 @@ value functions (never their rules) and from the tape's dependency lists.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
 from autodiff_lite import lagrangian as L
+from grading import problems
 
 pytestmark = pytest.mark.lagrangian
 
@@ -339,18 +341,12 @@ def test_back_substitution_on_a_general_upper_triangle() -> None:
 
 # --------------------------------------------------- cyclic constraints (000)
 
-def seed000(x):
-    a = anp.exp(x)
-    b = a ** 2
-    c = a + b
-    d = anp.exp(c)
-    e = anp.sin(c)
-    return d + e
+seed000 = functools.partial(problems.seed000_f, anp)  # b = a·a: a node with a repeated parent
 
 
 def seed000_constraints(z, x):
     """The same program written as g(z, x) = z - f(z, x) = 0 (z_0 = x: the input)."""
-    f = anp.stack([x, anp.exp(z[0]), z[1] ** 2, z[1] + z[2], anp.exp(z[3]),
+    f = anp.stack([x, anp.exp(z[0]), z[1] * z[1], z[1] + z[2], anp.exp(z[3]),
                    anp.sin(z[3]), z[4] + z[5]])
     return z - f
 

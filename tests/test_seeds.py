@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
@@ -10,18 +11,14 @@ from hypothesis import strategies as st
 
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
+from grading import problems
 
 pytestmark = pytest.mark.library
 
 
-def seed000(x):
-    """Tim Vieira (2017): the program with intermediate variables."""
-    a = anp.exp(x)
-    b = a ** 2
-    c = a + b
-    d = anp.exp(c)
-    e = anp.sin(c)
-    return d + e
+# Tim Vieira (2017): the program with intermediate variables (as the graded
+# checks write it, once for every set of operations)
+seed000 = functools.partial(problems.seed000_f, anp)
 
 
 @given(st.floats(-3.0, 0.5))

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
 from autodiff_lite import lagrangian as L
+from autodiff_lite.reverse import Tape
 from grading import problems
 
 pytestmark = pytest.mark.lagrangian
@@ -162,12 +163,16 @@ def _fd_block(prim, args, params, pos, h=1e-6) -> np.ndarray:
     return block
 
 
-@pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_nonzero_pattern_is_the_dependency_structure(name: str) -> None:
+def dense_system(name: str) -> tuple[Tape, np.ndarray, np.ndarray]:
+    """The tape of program `name`, its system matrix (dense) and its block offsets."""
     f, args = PROGRAMS[name]
     tape = ad.trace(f, *args)
-    A, _ = L.system(tape, sparse=False)
-    off = L.offsets(tape)
+    return tape, L.system(tape, sparse=False)[0], L.offsets(tape)
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_nonzero_pattern_is_the_dependency_structure(name: str) -> None:
+    tape, A, off = dense_system(name)
     for k, node in enumerate(tape.nodes):
         for j in range(len(tape.nodes)):
             block = A[off[j]:off[j + 1], off[k]:off[k + 1]]
@@ -183,10 +188,7 @@ def test_nonzero_pattern_is_the_dependency_structure(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
 def test_blocks_are_the_finite_difference_partials(name: str) -> None:
-    f, args = PROGRAMS[name]
-    tape = ad.trace(f, *args)
-    A, _ = L.system(tape, sparse=False)
-    off = L.offsets(tape)
+    tape, A, off = dense_system(name)
     for k, (prim, targs, parents, _, params) in enumerate(
             zip(tape.ops, tape.args, tape.parents, tape.values, tape.params)):
         if prim is None:

@@ -102,7 +102,9 @@ def scalar_table(sizes: list[int], repeat: int) -> None:
         if runs["micrograd"] is not None:
             runs["micrograd"] = in_big_stack(runs["micrograd"])
         names = [k for k, v in runs.items() if v is not None]
-        times = dict(zip(names, median_times([runs[k] for k in names], repeat)))
+        # short runs are noisier: as many samples of 10^3 operations as of 10^4
+        times = dict(zip(names, median_times([runs[k] for k in names],
+                                             repeat * max(1, 10**4 // n))))
         us = {k: times[k] / n * 1e6 for k in names}
         per_op_ours[n] = us["ours"]
         cells = [f"{us[k]:.2f}" if k in us else "-" for k in runs]

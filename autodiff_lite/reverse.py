@@ -89,14 +89,9 @@ class Tape(Trace):
     # ---------------------------------------------------------------- recording
     def new_input(self, value: Any) -> Box:
         """Add an input node (a variable to differentiate with respect to)."""
-        index = len(self.values)
-        self.ops.append(None)
-        self.args.append(())
-        self.parents.append(())
-        self.values.append(value)
-        self.params.append(NO_PARAMS)
-        self.inputs.append(index)
-        return Box(value, self, index)
+        box = self._record(None, (), (), value, value, NO_PARAMS)
+        self.inputs.append(box.index)
+        return box
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         # Unwrap this tape's boxes into their values and node indices (-1 for a
@@ -143,12 +138,18 @@ class Tape(Trace):
                 vals, out_kept = _needed(prim, vals, parents, out)
             else:
                 out_kept = out
+        return self._record(prim, vals, parents, out, out_kept, params or NO_PARAMS)
+
+    def _record(self, prim: Primitive | None, vals: tuple, parents: tuple[int, ...],
+               out: Any, out_kept: Any, params: dict) -> Box:
+        """Append node `prim(*vals, **params) = out` (keeping `out_kept`, which is
+        None where a lean tape drops the output) and return its box."""
         index = len(self.values)
         self.ops.append(prim)
         self.args.append(vals)
         self.parents.append(parents)
         self.values.append(out_kept)
-        self.params.append(params or NO_PARAMS)
+        self.params.append(params)
         return Box(out, self, index)
 
     def set_output(self, out: Any) -> None:
@@ -349,13 +350,7 @@ def _arithmetic(prim: Primitive, reflected: bool = False) -> Callable[[Box, Any]
         else:
             vals, parents = (x, y), (self.index, j)
         out = impl(*vals)
-        index = len(tape.values)
-        tape.ops.append(prim)
-        tape.args.append(vals)
-        tape.parents.append(parents)
-        tape.values.append(out)
-        tape.params.append(NO_PARAMS)
-        return Box(out, tape, index)
+        return tape._record(prim, vals, parents, out, out, NO_PARAMS)
 
     method.__name__ = general.__name__
     return method

@@ -53,19 +53,6 @@ def new_course(root: Path) -> Course:
     return course
 
 
-def submit(root: Path, student: str, nb: nbformat.NotebookNode) -> Path:
-    folder = root / "submitted" / student / PS1
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, folder / f"{PS1}.ipynb")
-    return folder
-
-
-def notebooks(root: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
-    source = nbformat.read(SOURCE, as_version=4)
-    release = nbformat.read(root / "release" / PS1 / f"{PS1}.ipynb", as_version=4)
-    return source, release
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Course:
     course = new_course(tmp_path_factory.mktemp("robustness") / "course")
@@ -283,6 +270,7 @@ def gradebook_rows(root: Path) -> dict:
 
 
 KILL_STUDENTS = {"a_full": 100.0, "b_partial": float(fx.PARTIAL_POINTS)}
+KILL_SUBMISSIONS = {"a_full": "source", "b_partial": "partial"}
 
 
 def test_rerun_after_a_killed_run(tmp_path: Path) -> None:
@@ -291,16 +279,8 @@ def test_rerun_after_a_killed_run(tmp_path: Path) -> None:
     third run changes nothing."""
     course = new_course(tmp_path / "course")
     root = course.root
-    source, release = notebooks(root)
-    partial = nbformat.from_dict(release)
-    answers = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in source.cells}
-    for cell in partial.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in fx.PARTIAL_ANSWERS:
-            cell.source = answers[gid].source
-    for student in KILL_STUDENTS:
-        base = {"f": source, "p": partial, "b": release}[student.split("_")[1][0]]
-        submit(root, student, base)
+    for student, name in KILL_SUBMISSIONS.items():
+        fx.submit(root, student, name)
     command = [sys.executable, "-m", "grading", "--course-root", str(root),
                "autograde", PS1, "--timeout", str(TIMEOUT)]
     run = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,

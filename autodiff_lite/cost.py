@@ -1,4 +1,4 @@
-"""What a computation costs: arithmetic counted on its tape, and its peak memory.
+"""What a computation costs: arithmetic counted and replayed off its tape, and its peak memory.
 
 The cheap gradient principle (Tim Vieira, "Evaluating ∇f(x) is as fast as f(x)",
 2016; Griewank & Walther, Evaluating Derivatives, 2008) says the gradient of a
@@ -12,12 +12,17 @@ The cost model counts floating-point operations: one per output entry for an
 elementwise operation, one per input entry for a reduction, 2·m·k·n for a
 (m×k)·(k×n) product, none for operations that only move data (reshape,
 transpose, indexing, stacking).
+
+`replay` serves the other side of the same question: it runs the arithmetic on
+a tape without the tape, so timing it beside the traced computation splits a
+gradient's time into NumPy's work and the engine's bookkeeping.
 """
 
 from __future__ import annotations
 
 import tracemalloc
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -95,13 +100,39 @@ class GradientCost:
         return self.grad_flops / max(self.f_flops, 1)
 
 
+def gradient_tape(f: Callable[..., Any], *args: Any) -> Tape:
+    """The trace of f's gradient with respect to every argument: its forward pass
+    and its backward sweep (the VJP rules and the adding up of adjoints) as one
+    Wengert list. Traced, the rules record their plain rows: no residuals."""
+    everything = tuple(range(len(args)))
+    return trace(lambda *xs: grad(f, argnums=everything)(*xs), *args)
+
+
 def gradient_cost(f: Callable[..., Any], *args: Any) -> GradientCost:
     """Count the arithmetic of f and of its gradient with respect to every argument."""
-    f_tape = trace(f, *args)
-    everything = tuple(range(len(args)))
-    grad_tape = trace(lambda *xs: grad(f, argnums=everything)(*xs), *args)
+    f_tape, grad_tape = trace(f, *args), gradient_tape(f, *args)
     return GradientCost(len(f_tape) - len(args), flops(f_tape),
                         len(grad_tape) - len(args), flops(grad_tape))
+
+
+def replay(tape: Tape) -> Callable[[], Any]:
+    """The arithmetic on `tape` without the tape: a function that calls each node's
+    primitive on the arguments recorded for it, in order, and returns the last value.
+
+    Timed beside the traced computation it splits the cost in two: what NumPy
+    does (this), and the bookkeeping of tracing and sweeping (the rest), which is
+    all that a faster engine with the same rules could save.
+    """
+    calls = [partial(prim.impl, *args, **params)
+             for prim, args, params in zip(tape.ops, tape.args, tape.params)
+             if prim is not None]
+
+    def run() -> Any:
+        out = None
+        for call in calls:
+            out = call()
+        return out
+    return run
 
 
 def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:

@@ -7,7 +7,8 @@ import pytest
 
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
-from autodiff_lite.cost import flops, gradient_cost, peak_memory
+from autodiff_lite.core import Primitive, bind
+from autodiff_lite.cost import flops, gradient_cost, gradient_tape, peak_memory, replay
 
 pytestmark = pytest.mark.library
 
@@ -62,6 +63,30 @@ def test_a_primitive_without_a_cost_model_is_named() -> None:
     tape = ad.trace(lambda x: ad.fixed_point(lambda z, x: 0.5 * z + x, x, 0.0), 1.0)
     with pytest.raises(ValueError, match="'fixed_point'.*cost.FLOPS"):
         flops(tape)
+
+
+def test_replay_makes_the_recorded_calls_and_nothing_else() -> None:
+    calls = []
+
+    def scaled(x, *, by):  # a primitive that logs its calls
+        calls.append((x, by))
+        return x * by
+    scale = Primitive("scale", scaled, (lambda t, z, x, *, by: t * by,),
+                      (lambda g, z, x, *, by: g * by,))
+
+    def f(x):
+        return bind(scale, anp.sin(bind(scale, x, by=2.0)), by=3.0)
+    tape = ad.trace(f, 0.5)
+    recorded, calls[:] = list(calls), []
+    assert replay(tape)() == 3.0 * np.sin(1.0)
+    assert calls == recorded == [(0.5, 2.0), (np.sin(1.0), 3.0)]
+
+
+def test_replay_of_a_gradient_ends_with_its_last_adjoint() -> None:
+    x = rng.standard_normal(100)
+    tape = gradient_tape(loop, x)
+    assert np.array_equal(replay(tape)(), tape.values[-1])
+    np.testing.assert_allclose(tape.values[-1], ad.grad(loop)(x))
 
 
 def test_peak_memory_sees_a_large_allocation() -> None:

@@ -3,9 +3,11 @@
 Run: `python -m tests.benchmarks.bench_vectorised` (or `make bench`). The five
 workloads of `autodiff_lite.workloads` (the same code lesson 06 plots), timed for
 autodiff_lite, a hand-written NumPy backward, HIPS autograd and torch, each ratio
-against its own library's plain evaluation of f, the runs interleaved; then the
-operation counts of f and ∇f read off the tapes, and the peak memory of the
-1000-operation loop against autograd's. Prints tables; asserts nothing.
+against its own library's plain evaluation of f, the runs interleaved; then, on
+the loop on 10 numbers, how much of our gradient's time is its calls to NumPy
+(the traced gradient's primitives replayed with no tape); the operation counts
+of f and ∇f read off the tapes, and the peak memory of the 1000-operation loop
+against autograd's. Prints tables; asserts nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from autodiff_lite import grad, workloads
 from autodiff_lite.checkpoint import checkpoint_sequential
-from autodiff_lite.cost import gradient_cost, peak_memory
+from autodiff_lite.cost import gradient_cost, gradient_tape, peak_memory, replay
 
 from .peers import load
 
@@ -134,6 +136,16 @@ def ratio_table(small: bool, repeat: int) -> None:
           "at or below autograd and torch everywhere")
 
 
+def arithmetic_line(small: bool, repeat: int) -> None:
+    """The 10-number loop's gradient: how much of it is NumPy, how much the tape."""
+    w = workloads.vectorised(small)[-1]
+    run = replay(gradient_tape(w.fun, *w.args))  # the same calls to NumPy, no tape
+    f, ours, arithmetic = workloads.median_times([w.f_numpy, w.grad_autodiff, run], repeat)
+    print(f"\n{w.name}: our gradient {ours / f:.2f}x f, of which its calls to NumPy "
+          f"alone {arithmetic / f:.2f}x f\n  (cost.replay: the traced gradient's "
+          "primitives called in order, without tracing or sweeping)")
+
+
 def count_table() -> None:
     print("\nOperation counts read off the tapes: flops(f) and flops(value and gradient)")
     for w in workloads.vectorised(small=True):
@@ -185,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
     args = parser.parse_args(argv)
     ratio_table(args.quick, 3 if args.quick else 7)
+    arithmetic_line(args.quick, 15 if args.quick else 51)
     count_table()
     memory_table()
     checkpoint_table([64, 256, 1024] if args.quick else [64, 256, 1024, 4096])

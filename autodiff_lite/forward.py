@@ -51,7 +51,9 @@ class ForwardTrace(Trace):
             t_out = c if t_out is None else t_out + c
         if t_out is None:
             return out  # nothing differentiable flowed in: a constant
-        if type(t_out) is not float and shape(t_out) != shape(out):
+        # A tangent passed on unchanged (add, subtract) keeps its argument's shape:
+        # a scalar's tangent plus a constant array must grow to the output's.
+        if type(out) is not float and shape(t_out) != shape(out):
             t_out = broadcast_to(t_out, shape(out))
         return Dual(out, t_out, self)
 

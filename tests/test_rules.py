@@ -31,8 +31,12 @@ POSITIVE = (0.3, 3.0)
 
 CASES: dict[str, list[Case]] = {
     "add": [("add broadcast", lambda x, y: x + y, ((2, 3), (3,)), SMOOTH),
-            ("add scalar", lambda x, y: x + y, ((), (2, 2)), SMOOTH)],
-    "subtract": [("sub broadcast", lambda x, y: x - y, ((2, 1), (1, 3)), SMOOTH)],
+            ("add scalar", lambda x, y: x + y, ((), (2, 2)), SMOOTH),
+            ("scalar + constant array", lambda x: x + np.ones((2, 2)), ((),), SMOOTH)],
+    "subtract": [("sub broadcast", lambda x, y: x - y, ((2, 1), (1, 3)), SMOOTH),
+                 ("constant array - scalar", lambda x: np.arange(3.0) - x, ((),), SMOOTH),
+                 ("scalar - constant array", lambda x: (x - np.arange(3.0))[1], ((),),
+                  SMOOTH)],
     "multiply": [("mul broadcast", lambda x, y: x * y, ((2, 3), (2, 1)), SMOOTH),
                  ("mul scalars", lambda x, y: x * y, ((), ()), SMOOTH)],
     "true_divide": [("div", lambda x, y: x / y, ((3,), (2, 3)), POSITIVE)],

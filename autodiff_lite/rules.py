@@ -432,6 +432,14 @@ def _stack_jvp(i: int, t: Any, z: Any, *arrays: Any, axis: int) -> Any:
 # -------------------------------------------------------------------- the table
 
 
+def _slope_exponent(y: Any) -> Any:
+    """y - 1, the exponent in the slope y·x**(y-1) of x**y; 1 where y is 0, so that
+    the slope of x**0 is 0·x = 0 even at x = 0 (not 0·inf = nan)."""
+    if type(y) is float or type(y) is int:
+        return y - 1.0 if y != 0 else 1.0
+    return where(primal(y) == 0, 1.0, y - 1.0)
+
+
 def unchanged(g: Any, z: Any, x: Any, y: Any) -> Any:
     """The rule of add (and of subtract's first argument) in both columns: the
     tangent or cotangent passes through as it is. The float paths of the
@@ -452,9 +460,9 @@ RULES: dict[str, Primitive] = {p.name: p for p in [
           (lambda t, z, x, y: true_divide(t, y), lambda t, z, x, y: true_divide(-t * z, y)),
           (lambda g, z, x, y: true_divide(g, y), lambda g, z, x, y: true_divide(-g * z, y))),
     Primitive("power", _binary_or_numpy(operator.pow, np.power),
-          (lambda t, z, x, y: t * y * power(x, y - 1.0),
+          (lambda t, z, x, y: t * y * power(x, _slope_exponent(y)),
            lambda t, z, x, y: t * z * log(where(primal(x) == 0, 1.0, x))),
-          (lambda g, z, x, y: g * y * power(x, y - 1.0),
+          (lambda g, z, x, y: g * y * power(x, _slope_exponent(y)),
            lambda g, z, x, y: g * z * log(where(primal(x) == 0, 1.0, x)))),
     Primitive("negative", _float_or_numpy(operator.neg, np.negative),
           (lambda t, z, x: -t,), (lambda g, z, x: -g,)),

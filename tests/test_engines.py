@@ -135,3 +135,17 @@ def test_jacobian_shape_is_output_shape_then_input_shape() -> None:
     assert ad.jacrev(lambda x: x * 2.0)(x).shape == (2, 2, 2, 2)
     assert ad.jacfwd(lambda x: anp.sum(x, axis=0))(x).shape == (2, 2, 2)
     assert ad.jacrev(lambda x: x * x)(3.0) == 6.0
+
+
+def test_powers_zero_and_one_have_finite_slopes_at_zero() -> None:
+    def poly(x):  # 1 + 2x + 3x², written with x**0 and x**1 as a learner might
+        return sum(c * x ** k for k, c in enumerate([1.0, 2.0, 3.0]))
+    assert ad.grad(poly)(0.0) == 2.0
+    assert ad.derivative(poly)(0.0) == 2.0
+    assert ad.grad(ad.grad(poly))(0.0) == 6.0
+    assert ad.grad(ad.grad(lambda x: x ** 1.0))(0.0) == 0.0
+    exponents = np.array([0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(
+        ad.grad(lambda x: anp.sum(x ** exponents))(np.zeros(3)), [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(
+        ad.jacfwd(lambda x: x ** exponents)(np.zeros(3)), np.diag([0.0, 1.0, 0.0]))

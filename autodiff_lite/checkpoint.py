@@ -20,14 +20,23 @@ import math
 from typing import Any, Callable, Sequence
 
 from .api import jvp, vjp
-from .core import Primitive, bind, zeros_like
+from .core import Primitive, TracerBase, bind, zeros_like
 from .rules import RULES, EveryArgument, register
 
 Function = Callable[..., Any]
 
 
 def _impl(*args: Any, fun: Function) -> Any:
-    return fun(*args)  # plain values: nothing is recorded
+    out = fun(*args)  # plain values: nothing is recorded
+    if isinstance(out, TracerBase):
+        # Recomputed from its arguments alone, fun would lose that variable's part
+        # of the gradient: refuse rather than return a wrong one.
+        raise TypeError(
+            "checkpoint(f): f returned a traced value when called on plain values, so "
+            "it uses a variable being differentiated that is not one of its arguments "
+            "(a closure). Pass that variable as an argument: "
+            "checkpoint(lambda h, w: ...)(h, w)")
+    return out
 
 
 def _jvp_rule(i: int, t: Any, z: Any, *args: Any, fun: Function) -> Any:

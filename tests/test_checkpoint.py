@@ -70,3 +70,22 @@ def test_checkpoint_sequential_arguments() -> None:
         checkpoint_sequential(_steps(3), segments=4)
     f = checkpoint_sequential(_steps(7), segments=3)
     assert ad.grad(lambda x: f(x))(0.2) == pytest.approx(ad.derivative(lambda x: f(x))(0.2))
+
+
+def test_a_closure_over_a_differentiated_variable_is_refused() -> None:
+    def model(w, x):  # a layer that closes over its weight, applied twice
+        layer = ad.checkpoint(lambda h: anp.tanh(h * w))
+        return layer(layer(x))
+    for differentiate in (ad.grad, ad.derivative):  # reverse and forward mode
+        with pytest.raises(TypeError, match="not one of its arguments.*Pass that variable"):
+            differentiate(lambda w: model(w, 1.0))(0.5)
+
+    def model_with_argument(w, x):  # the same layer with w passed in: allowed
+        layer = ad.checkpoint(lambda h, w: anp.tanh(h * w))
+        return layer(layer(x, w), w)
+
+    def plain(w, x):
+        return anp.tanh(anp.tanh(x * w) * w)
+    assert ad.grad(model_with_argument)(0.5, 1.0) == pytest.approx(ad.grad(plain)(0.5, 1.0))
+    assert ad.derivative(lambda w: model_with_argument(w, 1.0))(0.5) == pytest.approx(
+        ad.grad(plain)(0.5, 1.0))

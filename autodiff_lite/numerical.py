@@ -124,28 +124,34 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int = 2,
     if order < 1:
         raise ValueError("check_grads: order must be at least 1")
     args = tuple(as_input(a, f"argument {i}") for i, a in enumerate(args))
+    _check(f, args, 1, order, modes, eps, atol, rtol, seed)
+
+
+def _check(f: Callable[..., Any], args: tuple, level: int, order: int,
+           modes: Sequence[str], eps: float, atol: float, rtol: float, seed: int) -> None:
+    """check_grads from derivatives of order `level` (of the original f) to `order`."""
     rng = np.random.default_rng(seed)
     v = tuple(_random_like(a, rng) for a in args)
     numeric = _directional(f, args, v, eps)
 
     if "fwd" in modes:
         _, tangent = jvp(f, args, v)
-        _compare(f"forward mode (jvp) at order {order}", numeric, tangent, atol, rtol)
+        _compare(f"forward mode (jvp) at order {level}", numeric, tangent, atol, rtol)
     if "rev" in modes:
         out, pullback = vjp(f, *args)
         u = _random_like(out, rng)
         cts = pullback(u)
-        _compare(f"reverse mode (vjp) at order {order}", _inner(u, numeric),
+        _compare(f"reverse mode (vjp) at order {level}", _inner(u, numeric),
                  sum(_inner(c, t) for c, t in zip(cts, v)), atol, rtol)
 
-    if order > 1:
+    if level < order:
         w = tuple(_random_like(a, rng) for a in args)
         out_shape = np.shape(np.asarray(numeric))
         u = _random_like(np.zeros(out_shape), rng)
         if "fwd" in modes:
             def jvp_along(*xs: Any) -> Any:
                 return tsum(jvp(f, xs, v)[1] * u)
-            check_grads(jvp_along, args, order - 1, modes, eps, atol, rtol, seed + 1)
+            _check(jvp_along, args, level + 1, order, modes, eps, atol, rtol, seed + 1)
         if "rev" in modes:
             def vjp_along(*xs: Any) -> Any:
                 cts = vjp(f, *xs)[1](u)
@@ -153,4 +159,4 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int = 2,
                 for c, t in zip(cts, w):
                     total = total + tsum(c * t)
                 return total
-            check_grads(vjp_along, args, order - 1, modes, eps, atol, rtol, seed + 1)
+            _check(vjp_along, args, level + 1, order, modes, eps, atol, rtol, seed + 1)

@@ -72,8 +72,18 @@ def test_check_grads_order_two_catches_a_wrong_second_derivative() -> None:
                        (lambda t, z, x: t * 2.0 * ad.primal(x),),
                        (lambda g, z, x: g * 2.0 * ad.primal(x),))
     ad.check_grads(lambda x: bind(frozen, x), (1.5,), order=1)
-    with pytest.raises(AssertionError, match="order 1"):  # inner check of order 2
+    with pytest.raises(AssertionError, match="order 2"):  # the second derivative
         ad.check_grads(lambda x: bind(frozen, x), (1.5,), order=2)
+
+
+def test_check_grads_names_the_order_of_the_derivative_that_is_wrong() -> None:
+    from autodiff_lite.core import Primitive, bind
+
+    wrong = Primitive("bad_cube", lambda x: x ** 3, (lambda t, z, x: t * x * x,),
+                      (lambda g, z, x: g * x * x,))  # 3 x² expected: order 1 is wrong
+    for order in (1, 2, 3):
+        with pytest.raises(AssertionError, match=r"forward mode \(jvp\) at order 1"):
+            ad.check_grads(lambda x: bind(wrong, x), (0.7,), order=order)
 
 
 def test_check_grads_argument_errors() -> None:

@@ -54,9 +54,36 @@ def _as_output(v: Any, like: Any) -> Any:
     return v
 
 
-def _argnums(argnums: int | Sequence[int], nargs: int, name: str) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if not nums or not all(isinstance(i, int) for i in nums):
+def _checked_output(out: Any, name: str) -> Any:
+    """`out` if it is something to differentiate (a number, an array or a traced
+    value); a TypeError that says what went wrong otherwise."""
+    if isinstance(out, (TracerBase, float, np.floating, np.ndarray)) or (
+            isinstance(out, (int, np.integer)) and not isinstance(out, (bool, np.bool_))):
+        return out
+    if out is None:
+        what, hint = "None", " (did it forget to `return` its result?)"
+    elif isinstance(out, (tuple, list, dict)):
+        what, hint = f"a {type(out).__name__}", (
+            ": one value, not several (autodiff_lite has no has_aux; compute anything "
+            "else in a separate call)")
+    else:
+        what, hint = f"a {type(out).__name__}", ""
+    raise TypeError(f"{name}: the function returned {what}; it must return a number or "
+                    f"an array{hint}")
+
+
+def _one_argnum(argnums: Any) -> bool:
+    """Whether `argnums` names one argument (results unwrapped) rather than a tuple."""
+    return isinstance(argnums, (int, np.integer)) and not isinstance(argnums, (bool, np.bool_))
+
+
+def _argnums(argnums: Any, nargs: int, name: str) -> tuple[int, ...]:
+    """`argnums` (an int or a sequence of ints) as a tuple of indices in range."""
+    if _one_argnum(argnums):
+        nums: tuple = (int(argnums),)
+    elif isinstance(argnums, (tuple, list)) and argnums and all(map(_one_argnum, argnums)):
+        nums = tuple(int(i) for i in argnums)
+    else:
         raise TypeError(f"{name}: argnums must be an int or a tuple of ints, "
                         f"got {argnums!r}")
     for i in nums:
@@ -64,7 +91,11 @@ def _argnums(argnums: int | Sequence[int], nargs: int, name: str) -> tuple[int, 
             raise ValueError(f"{name}: argnums={argnums!r} but the function was called "
                              f"with {nargs} positional argument(s); argnums counts "
                              "positional arguments from 0")
-    return tuple(i % nargs for i in nums)
+    nums = tuple(i % nargs for i in nums)
+    if len(set(nums)) < len(nums):
+        raise ValueError(f"{name}: argnums={argnums!r} names an argument twice; name "
+                         "each argument once")
+    return nums
 
 
 # ------------------------------------------------------------------ forward mode
@@ -84,7 +115,7 @@ def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
             raise ValueError(f"jvp: tangent {i} has shape {shape(t)} but primal {i} "
                              f"has shape {shape(p)}; they must match")
         duals.append(Dual(p, t, trace))
-    out = f(*duals)
+    out = _checked_output(f(*duals), "jvp")
     if type(out) is Dual and out._trace is trace:
         return out.primal, out.tangent
     return out, np.zeros(shape(out)) if shape(out) else 0.0
@@ -119,21 +150,31 @@ def _of_one_argument(f: Function, args: Sequence[Any], i: int) -> Function:
     return lambda xi: f(*args[:i], xi, *args[i + 1:])
 
 
-def jacfwd(f: Function, argnums: int = 0) -> Function:
-    """Jacobian by forward mode: one JVP per input entry; shape out + in."""
+def _per_argument(jac_of: Callable[[Function, Any], Any], f: Function,
+                  argnums: int | Sequence[int], name: str) -> Function:
+    """The Jacobian `jac_of(f_i, x_i)` for each argument i in argnums (a tuple of
+    them when argnums is a tuple, as in JAX)."""
 
     @functools.wraps(f)
     def jac(*args: Any) -> Any:
-        (i,) = _argnums(argnums, len(args), "jacfwd")
-        f_i = _of_one_argument(f, args, i)
-        x = as_input(args[i])
-        xs = shape(x)
-        outs, columns = zip(*(jvp(f_i, (x,), (e,)) for e in _unit_vectors(xs)))
-        if not xs:
-            return _as_output(columns[0], x)
-        return reshape(stack(columns, axis=-1), shape(outs[0]) + xs)
+        nums = _argnums(argnums, len(args), name)
+        jacs = tuple(jac_of(_of_one_argument(f, args, i), as_input(args[i])) for i in nums)
+        return jacs[0] if _one_argnum(argnums) else jacs
 
     return jac
+
+
+def _jacfwd_of(f: Function, x: Any) -> Any:
+    xs = shape(x)
+    outs, columns = zip(*(jvp(f, (x,), (e,)) for e in _unit_vectors(xs)))
+    if not xs:
+        return _as_output(columns[0], x)
+    return reshape(stack(columns, axis=-1), shape(outs[0]) + xs)
+
+
+def jacfwd(f: Function, argnums: int | Sequence[int] = 0) -> Function:
+    """Jacobian by forward mode: one JVP per input entry; shape out + in."""
+    return _per_argument(_jacfwd_of, f, argnums, "jacfwd")
 
 
 # ------------------------------------------------------------------ reverse mode
@@ -146,7 +187,7 @@ def trace(f: Function, *args: Any) -> Tape:
     return tape
 
 
-def _reverse(f: Function, args: tuple, argnums: tuple[int, ...], kwargs: dict,
+def _reverse(f: Function, args: tuple, argnums: tuple[int, ...], kwargs: dict, name: str,
              copy: bool = True) -> tuple[Tape, list[Any]]:
     tape = Tape(lean=True)  # keeps only what the backward sweep reads
     args_ = list(args)
@@ -155,7 +196,7 @@ def _reverse(f: Function, args: tuple, argnums: tuple[int, ...], kwargs: dict,
         x = as_input(args_[i], f"argument {i}", copy)
         xs.append(x)
         args_[i] = tape.new_input(x)
-    tape.set_output(f(*args_, **kwargs))
+    tape.set_output(_checked_output(f(*args_, **kwargs), name))
     return tape, xs
 
 
@@ -165,7 +206,7 @@ def value_and_grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
     @functools.wraps(f)
     def vg(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         nums = _argnums(argnums, len(args), "grad")
-        tape, xs = _reverse(f, args, nums, kwargs, copy=False)  # the tape dies here
+        tape, xs = _reverse(f, args, nums, kwargs, "grad", copy=False)  # the tape dies here
         out_shape = shape(tape.output_value)
         if out_shape != ():
             raise TypeError(
@@ -174,7 +215,7 @@ def value_and_grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
                 "the full Jacobian or vjp(f, x) for a vector-Jacobian product")
         grads = [_as_output(g, x) for g, x in zip(tape.input_adjoints(1.0), xs)]
         value = tape.output_value
-        return value, (grads[0] if isinstance(argnums, int) else tuple(grads))
+        return value, (grads[0] if _one_argnum(argnums) else tuple(grads))
 
     return vg
 
@@ -192,7 +233,7 @@ def grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
 
 def vjp(f: Function, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     """(f(*primals), vjp_fn) where vjp_fn(ct) = ctᵀ·J, one tuple entry per primal."""
-    tape, xs = _reverse(f, primals, tuple(range(len(primals))), {})
+    tape, xs = _reverse(f, primals, tuple(range(len(primals))), {}, "vjp")
     out = tape.output_value
 
     def vjp_fn(ct: Any) -> tuple:
@@ -205,20 +246,17 @@ def vjp(f: Function, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     return out, vjp_fn
 
 
-def jacrev(f: Function, argnums: int = 0) -> Function:
+def _jacrev_of(f: Function, x: Any) -> Any:
+    out, pullback = vjp(f, x)
+    rows = [pullback(e)[0] for e in _unit_vectors(shape(out))]
+    if not shape(out):
+        return rows[0]
+    return reshape(stack(rows, axis=0), shape(out) + shape(x))
+
+
+def jacrev(f: Function, argnums: int | Sequence[int] = 0) -> Function:
     """Jacobian by reverse mode: one VJP per output entry; shape out + in."""
-
-    @functools.wraps(f)
-    def jac(*args: Any) -> Any:
-        (i,) = _argnums(argnums, len(args), "jacrev")
-        x = as_input(args[i])
-        out, pullback = vjp(_of_one_argument(f, args, i), x)
-        rows = [pullback(e)[0] for e in _unit_vectors(shape(out))]
-        if not shape(out):
-            return rows[0]
-        return reshape(stack(rows, axis=0), shape(out) + shape(x))
-
-    return jac
+    return _per_argument(_jacrev_of, f, argnums, "jacrev")
 
 
 def hessian(f: Function) -> Function:

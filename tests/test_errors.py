@@ -61,10 +61,27 @@ def test_unsupported_anp_name_lists_what_exists() -> None:
     (-3, ValueError, "counts positional arguments"),
     ("x", TypeError, "argnums must be an int or a tuple of ints"),
     ((), TypeError, "argnums must be"),
+    (1.0, TypeError, "argnums must be an int or a tuple of ints, got 1.0"),
+    (True, TypeError, "argnums must be"),
+    ((0, 0), ValueError, r"argnums=\(0, 0\) names an argument twice"),
+    ((1, -1), ValueError, "names an argument twice"),
 ])
-def test_bad_argnums(argnums, error, message) -> None:
+@pytest.mark.parametrize("transform", [ad.grad, ad.value_and_grad, ad.jacfwd, ad.jacrev])
+def test_bad_argnums(transform, argnums, error, message) -> None:
     with pytest.raises(error, match=message):
-        ad.grad(lambda x, y: x * y, argnums=argnums)(1.0, 2.0)
+        transform(lambda x, y: x * y, argnums=argnums)(1.0, 2.0)
+
+
+def test_argnums_as_in_jax() -> None:
+    def f(x, y):
+        return x * anp.sin(y)
+    x, y = np.array([1.0, 2.0]), np.array([0.5, 1.5])
+    assert ad.grad(lambda a, b: a * b, argnums=np.int64(1))(2.0, 3.0) == 2.0  # one, unwrapped
+    for jac in (ad.jacfwd, ad.jacrev):
+        jx, jy = jac(f, argnums=(0, 1))(x, y)
+        np.testing.assert_allclose(jx, jac(f, argnums=0)(x, y))
+        np.testing.assert_allclose(jy, jac(f, argnums=1)(x, y))
+        np.testing.assert_allclose(jy, np.diag(x * np.cos(y)))
 
 
 def test_shape_mismatches() -> None:
@@ -103,3 +120,16 @@ def test_domain_edges_follow_numpy() -> None:
     assert any(issubclass(w.category, RuntimeWarning) for w in caught)
     assert ad.grad(anp.abs)(0.0) == 0.0  # the kink gets the average of its slopes
     assert ad.grad(lambda x: anp.maximum(x, 1.0))(1.0) == 0.5
+
+
+@pytest.mark.parametrize("output, message", [
+    (None, r"returned None; .*forget to `return`"),
+    ((1.0, 2.0), r"returned a tuple; .*one value, not several.*has_aux"),
+    ("loss", "returned a str; it must return a number or an array"),
+])
+@pytest.mark.parametrize("transform", [
+    ad.grad, ad.value_and_grad, ad.derivative, ad.jacfwd, ad.jacrev,
+    lambda f: lambda x: ad.vjp(f, x)])
+def test_an_output_that_is_not_a_number_is_named(transform, output, message) -> None:
+    with pytest.raises(TypeError, match=message):
+        transform(lambda x: output)(2.0)

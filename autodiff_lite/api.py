@@ -38,7 +38,14 @@ def as_input(x: Any, what: str = "input", copy: bool = True) -> Any:
     if isinstance(x, (int, float, np.integer, np.floating)):
         return float(x)
     if isinstance(x, (list, tuple, np.ndarray)):
-        arr = np.asarray(x)
+        try:
+            arr = np.asarray(x)
+        except ValueError:  # ragged: e.g. a tuple of parameters of different shapes
+            raise TypeError(
+                f"{what} is a {type(x).__name__} of differently shaped items; "
+                "autodiff_lite differentiates with respect to one array per argument: "
+                "pass them as separate arguments, f(w1, w2), with argnums=(0, 1)"
+            ) from None
         if arr.dtype.kind in "biuf":
             return arr.astype(np.float64, copy=copy)
         raise TypeError(f"{what} has dtype {arr.dtype}; autodiff_lite works with "

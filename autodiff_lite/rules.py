@@ -183,6 +183,8 @@ def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def matmul(a: Any, b: Any) -> Any:
+    # A list constant becomes an array here: its rules transpose and multiply it.
+    a, b = (v if isinstance(v, (TracerBase, np.ndarray)) else np.asarray(v) for v in (a, b))
     if ndim(a) == 0 or ndim(b) == 0:
         raise ValueError("matmul: scalars are not allowed (as in NumPy); "
                          "use multiply or `*` for a scalar times an array")

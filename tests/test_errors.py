@@ -133,3 +133,9 @@ def test_domain_edges_follow_numpy() -> None:
 def test_an_output_that_is_not_a_number_is_named(transform, output, message) -> None:
     with pytest.raises(TypeError, match=message):
         transform(lambda x: output)(2.0)
+
+
+def test_a_tuple_of_parameters_of_different_shapes_is_explained() -> None:
+    with pytest.raises(TypeError, match=r"argument 0 is a tuple of differently shaped.*"
+                                        r"separate arguments.*argnums=\(0, 1\)"):
+        ad.grad(lambda p: anp.sum(p[0]) + anp.sum(p[1]))((np.ones((2, 2)), np.ones(3)))

@@ -152,9 +152,10 @@ def _unit_vectors(shape_: tuple[int, ...]) -> Iterator[Any]:
         yield e.reshape(shape_) if shape_ else 1.0
 
 
-def _of_one_argument(f: Function, args: Sequence[Any], i: int) -> Function:
+def _of_one_argument(f: Function, args: Sequence[Any], i: int,
+                     kwargs: dict | None = None) -> Function:
     """f as a function of its i-th argument alone, the others held fixed."""
-    return lambda xi: f(*args[:i], xi, *args[i + 1:])
+    return lambda xi: f(*args[:i], xi, *args[i + 1:], **(kwargs or {}))
 
 
 def _per_argument(jac_of: Callable[[Function, Any], Any], f: Function,
@@ -163,9 +164,10 @@ def _per_argument(jac_of: Callable[[Function, Any], Any], f: Function,
     them when argnums is a tuple, as in JAX)."""
 
     @functools.wraps(f)
-    def jac(*args: Any) -> Any:
+    def jac(*args: Any, **kwargs: Any) -> Any:
         nums = _argnums(argnums, len(args), name)
-        jacs = tuple(jac_of(_of_one_argument(f, args, i), as_input(args[i])) for i in nums)
+        jacs = tuple(jac_of(_of_one_argument(f, args, i, kwargs), as_input(args[i]))
+                     for i in nums)
         return jacs[0] if _one_argnum(argnums) else jacs
 
     return jac
@@ -266,9 +268,13 @@ def jacrev(f: Function, argnums: int | Sequence[int] = 0) -> Function:
     return _per_argument(_jacrev_of, f, argnums, "jacrev")
 
 
-def hessian(f: Function) -> Function:
-    """Matrix of second derivatives: jacfwd(jacrev(f)) (forward over reverse)."""
-    return jacfwd(jacrev(f))
+def hessian(f: Function, argnums: int = 0) -> Function:
+    """Matrix of second derivatives in one argument: jacfwd(jacrev(f)) (forward over
+    reverse); shape out + in + in."""
+    if not _one_argnum(argnums):
+        raise TypeError(f"hessian: argnums must be one int (the Hessian in one argument), "
+                        f"got {argnums!r}")
+    return jacfwd(jacrev(f, argnums), argnums)
 
 
 def hvp(f: Function, x: Any, v: Any) -> Any:

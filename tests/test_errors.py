@@ -72,6 +72,18 @@ def test_bad_argnums(transform, argnums, error, message) -> None:
         transform(lambda x, y: x * y, argnums=argnums)(1.0, 2.0)
 
 
+def test_jacobians_and_hessians_take_keywords_and_argnums() -> None:
+    def f(x, y, scale=1.0):
+        return scale * anp.sum(x * x * y)
+    x, y = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    for jac in (ad.jacfwd, ad.jacrev):
+        np.testing.assert_allclose(jac(f, argnums=1)(x, y, scale=2.0), 2.0 * x * x)
+    np.testing.assert_allclose(ad.hessian(f)(x, y, scale=2.0), np.diag(4.0 * y))
+    np.testing.assert_allclose(ad.hessian(f, argnums=1)(x, y), np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="hessian: argnums must be one int"):
+        ad.hessian(f, argnums=(0, 1))
+
+
 def test_argnums_as_in_jax() -> None:
     def f(x, y):
         return x * anp.sin(y)

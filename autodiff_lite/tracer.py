@@ -112,6 +112,14 @@ class Tracer(TracerBase):
         from .numpy import mean
         return mean(self, axis, keepdims)
 
+    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from .numpy import max
+        return max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
+        from .numpy import min
+        return min(self, axis, keepdims)
+
     def reshape(self, *newshape: Any) -> Any:
         return R.reshape(self, newshape[0] if len(newshape) == 1 else newshape)
 

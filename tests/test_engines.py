@@ -149,3 +149,21 @@ def test_powers_zero_and_one_have_finite_slopes_at_zero() -> None:
         ad.grad(lambda x: anp.sum(x ** exponents))(np.zeros(3)), [0.0, 1.0, 0.0])
     np.testing.assert_array_equal(
         ad.jacfwd(lambda x: x ** exponents)(np.zeros(3)), np.diag([0.0, 1.0, 0.0]))
+
+
+@pytest.mark.parametrize("axis, keepdims", [(None, False), (0, False), (1, True), ((0, 1), False)])
+def test_max_and_min_match_numpy_and_split_ties_evenly(axis, keepdims) -> None:
+    x = np.array([[3.0, 1.0, 3.0], [0.5, 2.0, -1.0]])  # the overall max 3 is tied
+    for ours, theirs in ((anp.max, np.max), (anp.min, np.min), (anp.amax, np.amax)):
+        np.testing.assert_array_equal(ours(x, axis, keepdims),
+                                      theirs(x, axis=axis, keepdims=keepdims))
+        jac = ad.jacrev(lambda x: ours(x, axis, keepdims))(x)
+        np.testing.assert_allclose(ad.jacfwd(lambda x: ours(x, axis, keepdims))(x), jac)
+        # each output's slope is spread evenly over the entries that tie for it
+        total = jac.reshape(-1, *x.shape).sum(axis=0)
+        arg = theirs(x, axis=axis, keepdims=True) == x
+        np.testing.assert_allclose(total, arg / arg.sum(axis=axis, keepdims=True))
+    assert ad.grad(lambda x: x.max())(x).tolist() == [[0.5, 0.0, 0.5], [0.0, 0.0, 0.0]]
+    assert ad.grad(lambda x: x.min())(x).tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    np.testing.assert_array_equal(ad.hessian(lambda v: anp.max(v * v))(np.array([1.0, -2.0])),
+                                  [[0.0, 0.0], [0.0, 2.0]])

@@ -40,6 +40,27 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return sum(x, axis, keepdims) / float(count)
 
 
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """The largest entry along `axis`. Its derivative is split evenly among the
+    entries that tie for the maximum (as in JAX): written as
+    max + Σ (x - max)·[x is a maximum] / (number of maxima), with the maximum and
+    its places held constant, so the value is exact and the slope is the average."""
+    v = _primal(x)
+    top = _np.max(v, axis=axis, keepdims=True)
+    ties = v == top
+    return (_np.max(v, axis=axis, keepdims=keepdims)
+            + sum((x - top) * ties, axis, keepdims)
+            / _np.sum(ties, axis=axis, keepdims=keepdims))
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """The smallest entry along `axis` (max of -x, negated; ties share the slope)."""
+    return -max(-x, axis, keepdims)
+
+
+amax, amin = max, min
+
+
 def square(x: Any) -> Any:
     return x * x
 
@@ -116,9 +137,9 @@ shape = _shape
 primal = _primal
 
 __all__ = [
-    "abs", "absolute", "add", "arange", "array", "broadcast_to", "concatenate", "cos",
+    "abs", "absolute", "add", "amax", "amin", "arange", "array", "broadcast_to", "concatenate", "cos",
     "divide", "dot", "e", "exp", "expand_dims", "eye", "getitem", "linspace", "log",
-    "log1p", "logsumexp", "matmul", "maximum", "mean", "minimum", "multiply",
+    "log1p", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "multiply",
     "negative", "newaxis", "ones", "ones_like", "pi", "power", "prod", "ravel",
     "reshape", "shape", "sigmoid", "sign", "sin", "softmax", "sqrt", "square",
     "squeeze", "stack", "subtract", "sum", "sum_to", "swapaxes", "tan", "tanh",

@@ -72,11 +72,12 @@ class Tape(Trace):
     """
 
     __slots__ = ("ops", "args", "parents", "values", "params", "inputs", "output",
-                 "output_value", "lean")
+                 "output_value", "lean", "done")
 
     def __init__(self, lean: bool = False) -> None:
         super().__init__()
         self.lean = lean
+        self.done = False  # set when f has returned: nothing may be recorded after
         self.ops: list[Primitive | None] = []
         self.args: list[tuple] = []
         self.parents: list[tuple[int, ...]] = []
@@ -94,6 +95,8 @@ class Tape(Trace):
         return box
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        if self.done:
+            raise _escaped()
         # Unwrap this tape's boxes into their values and node indices (-1 for a
         # constant, which is never a node). Spelled out for one and two
         # arguments, nearly every operation, since this runs once per operation.
@@ -153,7 +156,11 @@ class Tape(Trace):
         return Box(out, self, index)
 
     def set_output(self, out: Any) -> None:
-        """Mark `out` (a value computed from this tape's inputs) as the output."""
+        """Mark `out` (a value computed from this tape's inputs) as the output; the
+        recording is over."""
+        self.done = True
+        if type(out) is Box and out._trace is not self and out._trace.done:
+            raise _escaped()
         if type(out) is Box and out._trace is self:
             self.output, self.output_value = out.index, out.primal
         else:  # does not depend on the inputs at all
@@ -250,6 +257,14 @@ class Tape(Trace):
                 cur = adj[j]
                 adj[j] = ct if cur is None else cur + ct
         return adj
+
+
+def _escaped() -> TypeError:
+    return TypeError(
+        "a traced value was used after the grad, vjp or trace call that made it had "
+        "returned (kept in a list, a global or a closure?). Traced values mean something "
+        "only while their function is being differentiated: keep a plain value instead, "
+        "ad.primal(x), or compute what you need inside the function")
 
 
 class _Shape:

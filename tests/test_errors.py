@@ -151,3 +151,23 @@ def test_a_tuple_of_parameters_of_different_shapes_is_explained() -> None:
     with pytest.raises(TypeError, match=r"argument 0 is a tuple of differently shaped.*"
                                         r"separate arguments.*argnums=\(0, 1\)"):
         ad.grad(lambda p: anp.sum(p[0]) + anp.sum(p[1]))((np.ones((2, 2)), np.ones(3)))
+
+
+def test_a_traced_value_kept_after_its_grad_returned_is_refused() -> None:
+    kept = []
+
+    def f(x):
+        kept.append(x)  # a learner's debugging list
+        return 2.0 * x
+    assert ad.grad(f)(1.0) == 2.0
+    for g in (lambda y: y * kept[0], lambda y: kept[0] * 2.0, lambda y: anp.sin(kept[0]) + y):
+        with pytest.raises(TypeError, match="used after the grad, vjp or trace call"):
+            ad.grad(g)(2.0)
+    # a value of an enclosing transformation that is still running is fine
+    assert ad.grad(lambda w: ad.grad(lambda y: y * w)(2.0) * w)(3.0) == 6.0
+
+
+def test_a_missing_array_method_says_what_a_traced_value_has() -> None:
+    with pytest.raises(AttributeError, match=r"no attribute 'copy'.*\.sum, .*anp"):
+        ad.grad(lambda x: x.copy().sum())(np.ones(2))
+    assert not hasattr(ad.Dual(1.0, 1.0), "__array_interface__")  # NumPy's probes

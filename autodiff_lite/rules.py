@@ -47,6 +47,20 @@ def _float_or_numpy(math_fn: Callable, np_fn: Callable) -> Callable[[Any], Any]:
     return impl
 
 
+def _pick_or_numpy(x_wins: Callable[[float, float], bool],
+                   np_fn: Callable) -> Callable[[Any, Any], Any]:
+    """NumPy's maximum or minimum, keeping Python floats floats: x if it wins or is
+    NaN, else y (so a tie gives y, as NumPy's does, signed zeros included)."""
+
+    def impl(x: Any, y: Any) -> Any:
+        if type(x) is float and type(y) is float:
+            return x if x_wins(x, y) or x != x else y
+        return np_fn(x, y)
+
+    impl.__name__ = np_fn.__name__
+    return impl
+
+
 def _binary_or_numpy(op: Callable, np_fn: Callable) -> Callable[[Any, Any], Any]:
     """Python's operator where it agrees with NumPy; NumPy where Python would raise."""
 
@@ -490,10 +504,10 @@ RULES: dict[str, Primitive] = {p.name: p for p in [
     Primitive("sign", _sign, (None,), (None,)),
     Primitive("sigmoid", _sigmoid,
           (lambda t, z, x: t * z * (1.0 - z),), (lambda g, z, x: g * z * (1.0 - z),)),
-    Primitive("maximum", _binary_or_numpy(np.maximum, np.maximum),
+    Primitive("maximum", _pick_or_numpy(operator.gt, np.maximum),
           (lambda t, z, x, y: t * _tie_share(x, y), lambda t, z, x, y: t * _tie_share(y, x)),
           (lambda g, z, x, y: g * _tie_share(x, y), lambda g, z, x, y: g * _tie_share(y, x))),
-    Primitive("minimum", _binary_or_numpy(np.minimum, np.minimum),
+    Primitive("minimum", _pick_or_numpy(operator.lt, np.minimum),
           (lambda t, z, x, y: t * _tie_share(y, x), lambda t, z, x, y: t * _tie_share(x, y)),
           (lambda g, z, x, y: g * _tie_share(y, x), lambda g, z, x, y: g * _tie_share(x, y))),
     Primitive("where", _where,

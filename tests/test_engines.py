@@ -167,3 +167,16 @@ def test_max_and_min_match_numpy_and_split_ties_evenly(axis, keepdims) -> None:
     assert ad.grad(lambda x: x.min())(x).tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
     np.testing.assert_array_equal(ad.hessian(lambda v: anp.max(v * v))(np.array([1.0, -2.0])),
                                   [[0.0, 0.0], [0.0, 2.0]])
+
+
+def test_maximum_and_minimum_of_floats_are_numpys_as_floats() -> None:
+    nan = float("nan")
+    pairs = [(-0.0, 0.0), (0.0, -0.0), (nan, 1.0), (1.0, nan), (1.0, 1.0), (2.0, 1.0),
+             (1.0, 2.0), (-3.0, -4.0)]
+    for ours, theirs in ((anp.maximum, np.maximum), (anp.minimum, np.minimum)):
+        for x, y in pairs:
+            z = ours(x, y)
+            assert type(z) is float
+            assert str(z) == str(float(theirs(x, y)))  # the same, signed zeros and nan
+    value, slope = ad.value_and_grad(lambda x: anp.maximum(x, 0.0) * 2.0)(1.5)
+    assert (type(value), type(slope), value, slope) == (float, float, 3.0, 2.0)

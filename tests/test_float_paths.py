@@ -27,14 +27,16 @@ pytestmark = pytest.mark.library
 
 def every_operator(x: Any, y: Any) -> Any:
     """Each operator with a box on either side and with a constant on either side,
-    and each one-argument function of the rule table (x and y between 0.3 and 3,
-    away from the kinks of abs and sign)."""
+    each one-argument function of the rule table, and maximum and minimum, each
+    picking one side (x and y between 0.3 and 3, away from the kinks of abs, sign,
+    maximum and minimum)."""
     a = x + y + (x + 2.0) + (2.0 + x)
     b = (x - y) * (x - 0.5) * (3.0 - y) * (y * 1.5) * (0.5 * x)
     c = x / y + x / 4.0 + 4.0 / y
     d = x ** y + x ** 2.0 + 2.0 ** y
     e = (anp.exp(-x) + anp.log(y) + anp.log1p(x) + anp.sin(x) * anp.cos(y) + anp.tan(x / 4.0)
-         + anp.tanh(y) + anp.sqrt(x) + anp.abs(x - 5.0) + anp.sigmoid(y) * anp.sign(x - 5.0))
+         + anp.tanh(y) + anp.sqrt(x) + anp.abs(x - 5.0) + anp.sigmoid(y) * anp.sign(x - 5.0)
+         + anp.maximum(x, y + 3.0) * anp.minimum(x, y + 3.0))
     return a * b - c / d + e
 
 

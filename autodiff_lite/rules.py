@@ -245,10 +245,12 @@ def untake(g: Any, index: Any, shape_: tuple[int, ...]) -> Any:
     return bind(untake_p, g, index=index, shape=tuple(shape_))
 
 
-def concatenate(arrays: Any, axis: int = 0) -> Any:
+def concatenate(arrays: Any, axis: int | None = 0) -> Any:
     arrays = tuple(arrays)
     if not arrays:
         raise ValueError("concatenate needs at least one array")
+    if axis is None:  # as in NumPy: flatten each array first
+        arrays, axis = tuple(reshape(a, (-1,)) for a in arrays), 0
     return bind(concatenate_p, *arrays, axis=_norm_axis(axis, ndim(arrays[0])))
 
 

@@ -86,8 +86,16 @@ def _profile_hook(frame: types.FrameType, event: str, arg: Any) -> None:
         return
     for prefix, name in _State.forbidden:
         if filename.startswith(prefix):
-            _State.violation = f"{name}.{frame.f_code.co_name}"
+            _State.violation = f"{name}.{_public_name(frame.f_code.co_name)}"
             return
+
+
+def _public_name(code_name: str) -> str:
+    """The function a student called, for NumPy's dispatchers (the first code of a
+    NumPy function that runs is its `_norm_dispatcher`, for `norm`)."""
+    if code_name.endswith("_dispatcher"):
+        return code_name[:-len("_dispatcher")].lstrip("_")
+    return code_name
 
 
 def module_dir(module: types.ModuleType) -> str:

@@ -143,6 +143,17 @@ def test_jacobian_must_use_one_pass_per_input() -> None:
         checks.check_jacobian(wasteful, OPS, seed=0)
 
 
+def test_evaluating_f_on_plain_numbers_as_well_is_not_a_forward_pass() -> None:
+    def sized_first(f, x):  # type: ignore[no-untyped-def]
+        k = len(f(list(x)))  # learn the number of outputs on plain floats
+        return jacobian(f, x).reshape(k, len(x))
+    checks.check_jacobian(sized_first, OPS, seed=0)
+
+    def value_first(f, primals, tangents):  # type: ignore[no-untyped-def]
+        return [f(*primals), jvp(f, primals, tangents)[1]]  # and a list for the pair
+    checks.check_jvp(value_first, OPS, seed=0)
+
+
 def test_careless_step_fails_step_choice() -> None:
     with pytest.raises(AssertionError, match="step is too"):
         checks.check_step_choice(lambda f, x, h=1e-3: (f(x + h) - f(x)) / h, "forward",

@@ -72,8 +72,9 @@ def test_ps2_wrong_rule_names_rule_and_argument(ps2: dict[str, Any]) -> None:
     rules = dict(ps2["vjp_rules"])
     rules["multiply"] = lambda g, z, x, y: (ps2["unbroadcast"](g * y, np.shape(x)),
                                             ps2["unbroadcast"](g * y, np.shape(y)))
-    with pytest.raises(AssertionError, match="argument 1 of the multiply rule"):
+    with pytest.raises(AssertionError, match="argument 1 of the multiply rule") as exc:
         checks.check_vjp_rules(rules, ("multiply",), seed=0)
+    assert "unbroadcast" not in str(exc.value)  # the shape is right, the value is not
     with pytest.raises(AssertionError, match="no rule for 'tanh'"):
         checks.check_vjp_rules({}, ("tanh",), seed=0)
 
@@ -120,9 +121,35 @@ def test_ps3_library_solver_is_refused() -> None:
         checks.check_back_substitute(lambda A, b: np.linalg.solve(A, b), seed=0)
 
 
+def test_ps3_sparse_solver_and_a_back_substitution_that_multiplies_fail() -> None:
+    import scipy.sparse
+    import scipy.sparse.linalg
+
+    def sparse(A: Any, b: Any) -> Any:
+        return scipy.sparse.linalg.spsolve_triangular(scipy.sparse.csr_matrix(A), b,
+                                                      lower=False)
+    with pytest.raises(AssertionError, match="scipy.sparse.linalg.spsolve_triangular"):
+        checks.check_back_substitute(sparse, seed=0)
+
+    def multiplies(A: Any, b: Any) -> Any:  # right only where A[i, i] = ±1
+        x = np.zeros(len(b))
+        for i in range(len(b) - 1, -1, -1):
+            x[i] = (b[i] - A[i, i + 1:] @ x[i + 1:]) * A[i, i]
+        return x
+    with pytest.raises(AssertionError, match="random 1x1 upper-triangular"):
+        checks.check_back_substitute(multiplies, seed=0)
+
+
 def test_ps3_unconverged_fixed_point_and_wrong_ift(ps3: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match="fixed point z"):
         checks.check_fixed_point(lambda F, x, z0: F(F(z0, x), x), seed=0)
+
+    def two_hundred_steps(F: Any, x: Any, z0: Any) -> Any:  # enough for a fast contraction
+        for _ in range(200):
+            z0 = F(z0, x)
+        return z0
+    with pytest.raises(AssertionError, match=r"z\* = 100 x of F\(z, x\) = 0.99 z \+ x"):
+        checks.check_fixed_point(two_hundred_steps, seed=0)
     with pytest.raises(AssertionError, match=r"dz\*/dx"):
         checks.check_implicit_jacobian(lambda F_z, F_x, z, x: F_x(z, x), seed=0)
 
@@ -140,10 +167,16 @@ def test_ps4_naive_division_fails_on_zeros() -> None:
         checks.check_product_gradient(lambda x: np.prod(x) / x, "division", seed=0)
 
 
-def test_ps4_solver_and_reference_are_refused() -> None:
+def test_ps4_solver_and_reference_are_refused(ps4: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match="numpy.linalg"):
         checks.check_conjugate_gradient(lambda mv, b: np.linalg.solve(
             np.column_stack([mv(e) for e in np.eye(len(b))]), b), seed=0)
+
+    def with_norm(matvec: Any, b: Any, tol: float = 1e-10) -> Any:  # the statement forbids it
+        np.linalg.norm(b)
+        return ps4["conjugate_gradient"](matvec, b, tol)
+    with pytest.raises(AssertionError, match=r"called numpy\.linalg\.norm\. "):  # public name
+        checks.check_conjugate_gradient(with_norm, seed=0)
     from autodiff_lite import hyper
 
     def cheat(X: Any, y: Any, Xv: Any, yv: Any, lam: float) -> float:

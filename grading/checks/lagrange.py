@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse.linalg
 
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
@@ -19,7 +20,8 @@ from ..wengert import _wengert_list
 from ._common import check, num, rng
 
 # Ready-made solvers would skip the point of the exercise.
-SOLVERS = ((module_dir(np.linalg), "numpy.linalg"), (module_dir(scipy.linalg), "scipy.linalg"))
+SOLVERS = ((module_dir(np.linalg), "numpy.linalg"), (module_dir(scipy.linalg), "scipy.linalg"),
+           (module_dir(scipy.sparse.linalg), "scipy.sparse.linalg"))
 
 
 def _net(m: Any, w1: Any, w2: Any, x: Any, y: Any) -> Any:
@@ -65,8 +67,10 @@ def check_assemble(assemble: Any, seed: int) -> str:
 
 
 def _upper_triangular(r: np.random.Generator, n: int) -> np.ndarray:
+    # Diagonals other than ±1, so that multiplying by A[i, i] instead of dividing
+    # (or ignoring it) fails; the tapes' systems have -1 there.
     A = np.triu(r.normal(size=(n, n)) * (r.random((n, n)) < 0.5), 1)
-    A[np.diag_indices(n)] = -1.0
+    A[np.diag_indices(n)] = r.uniform(0.5, 2.0, n) * r.choice([-1.0, 1.0], n)
     return A
 
 
@@ -135,7 +139,12 @@ def check_fixed_point(fixed_point: Any, seed: int) -> str:
     got = call_student(fixed_point, F_np, x.copy(), np.zeros_like(x), name="fixed_point",
                        task="the fixed-point iteration", shown=shown)
     assert_close(got, expected, f"the fixed point z* of {shown}", rtol=1e-8, atol=1e-10)
-    return "fixed_point finds z* = F(z*, x)"
+    # A slow contraction: some 2800 iterations, so a loop of a fixed few hundred fails.
+    shown = f"F(z, x) = 0.99 z + x, x = {num(x)}"
+    got = call_student(fixed_point, lambda z, x: 0.99 * z + x, x.copy(), np.zeros_like(x),
+                       name="fixed_point", task="the fixed-point iteration", shown=shown)
+    assert_close(got, x / 0.01, f"the fixed point z* = 100 x of {shown}", rtol=1e-8)
+    return "fixed_point finds z* = F(z*, x), also when F contracts slowly"
 
 
 @check

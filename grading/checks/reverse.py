@@ -76,9 +76,10 @@ def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
                                      f"{type(got).__name__}")
             for i, (a, ct) in enumerate(zip(args, got)):
                 expected = sum_to(prim.vjp[i](g, z, *args), np.shape(a))
+                hint = ("" if np.shape(ct) == np.shape(a) else
+                        " (it must have the argument's shape: unbroadcast it)")
                 assert_close(ct, expected, f"the cotangent of argument {i} of the "
-                             f"{name} rule on {shown} (it must have the argument's "
-                             "shape: unbroadcast it)")
+                             f"{name} rule on {shown}{hint}")
     return f"the VJP rules of {', '.join(names)} are right"
 
 

@@ -45,7 +45,7 @@ SANITIZE  := $(wildcard notebooks/sanitize.cfg)
 .PHONY: help setup graphviz browser-deps lab test notebooks bench lock clean distclean
 
 help: ## list the targets
-	@echo "usage: make TARGET [PORT=8888] [PYTEST_ARGS='...'] [NBVAL_ARGS='...']"
+	@echo "usage: make TARGET [PORT=8888] [PYTEST_ARGS='...'] [NBVAL_ARGS='...'] [NB=notebook] [BENCH_ARGS=--quick]"
 	@echo
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 14
 

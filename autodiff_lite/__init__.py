@@ -9,7 +9,10 @@ Modules beyond the transformations: `numerical` (finite differences,
 `check_grads`), `symbolic` (expression trees, to compare), `lagrangian` (the
 linear-system view of backprop), `implicit` (`fixed_point`), `checkpoint`,
 `cost` (operation counts, peak memory), `workloads` (the benchmark workloads),
-`hyper` (the ridge hypergradient example) and `viz` (pictures).
+`hyper` (the ridge hypergradient example) and `viz` (pictures). Import a module by
+name where it is not already an attribute (`import autodiff_lite.workloads`); the
+package's `checkpoint` is the function, so `checkpoint_sequential` comes from
+`from autodiff_lite.checkpoint import checkpoint_sequential`.
 """
 
 from . import cost, lagrangian, symbolic, viz

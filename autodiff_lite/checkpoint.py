@@ -68,7 +68,9 @@ def checkpoint_sequential(steps: Sequence[Callable[[Any], Any]],
                           segments: int | None = None) -> Callable[[Any], Any]:
     """Compose `steps` (x -> steps[-1](...steps[0](x))) in checkpointed segments.
 
-    `segments` defaults to ⌈√n⌉, which minimises the memory of the backward sweep.
+    The steps are cut into blocks of ⌈n / segments⌉ steps (so there may be fewer
+    blocks than `segments`); `segments` defaults to ⌈√n⌉, which minimises the
+    memory of the backward sweep.
     """
     steps = list(steps)
     if not steps:

@@ -191,7 +191,7 @@ def fixed_point(F: Callable[[Any, Any], Any], x: Any, z0: Any, tol: float = TOL,
     x. `grad`, `vjp`, `jvp` and their nestings differentiate z* by the implicit
     function theorem (one linear solve, no unrolling); z0 is not differentiated.
     Raises FixedPointError when the iteration does not converge and
-    ImplicitFunctionError when I - ∂F/∂z is singular at z*.
+    ImplicitFunctionError when z* is differentiated where I - ∂F/∂z is singular.
     """
     if not callable(F):
         raise TypeError(f"F must be a function F(z, x), got {type(F).__name__}")

@@ -111,7 +111,8 @@ def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int = 2,
     Like `jax.test_util.check_grads`: in forward mode, J·v from `jvp` must equal the
     central difference of f along a random direction v; in reverse mode the
     pullback must satisfy ⟨u, J·v⟩ = ⟨Jᵀ·u, v⟩ for random u and v. For order 2 the
-    same checks run on the scalar functions x ↦ ⟨J(x)·v, w⟩ and x ↦ ⟨J(x)ᵀ·u, w⟩,
+    same checks run on the scalar functions x ↦ ⟨J(x)·v, u⟩ and x ↦ ⟨J(x)ᵀ·u, w⟩
+    (u shaped like the output, w like the inputs),
     whose derivatives are second derivatives of f. Raises AssertionError naming
     the mode, the order and the worst entry.
     """

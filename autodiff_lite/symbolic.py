@@ -8,8 +8,8 @@ Expressions are trees built with Python operators and this module's functions:
 
 `diff` applies the calculus textbook's rules (sum, product, quotient, power and
 chain rules) and folds 0s, 1s and constants, nothing more: a formula has no
-intermediate variables, so a subexpression used twice is written out twice and
-differentiated twice. `tree_size` counts the nodes of an expression written out
+intermediate variables, so a subexpression used twice is written out twice, and so
+is its derivative. `tree_size` counts the nodes of an expression written out
 in full, each repetition counted again; `dag_size` counts its distinct
 subexpressions. The gap between them, and the growth of `tree_size(diff(...))`
 next to the linear length of a tape, is the *expression swell* of Haotian Liu's

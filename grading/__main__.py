@@ -1,8 +1,8 @@
 """Command line of the instructor pipeline: ``autodiff-grade`` or ``python -m grading``.
 
-Exit status: 0 when every step succeeded and every submission was graded, 1 when
-a step failed or some submission could not be graded (the summary says which
-and why), 2 for a usage error.
+Exit status: 0 when every step succeeded, 1 when a step failed, 2 for a usage
+error; `autograde` and `summary` also exit with 1 when some submission could not
+be graded (the summary says which and why).
 """
 
 from __future__ import annotations
@@ -45,10 +45,12 @@ def _parser() -> argparse.ArgumentParser:
                         "1; about one per core: each runs a kernel)")
     q = with_assignments("feedback", "write feedback HTML into feedback/")
     q.add_argument("--student", help="only this student")
-    q = sub.add_parser("export", help="write all grades to a CSV file")
+    text = "write all grades to a CSV file"
+    q = sub.add_parser("export", help=text, description=text)
     q.add_argument("--output", "-o", type=Path, default=Path("grades.csv"),
                    help="the CSV file to write (default: grades.csv)")
-    sub.add_parser("summary", help="print a table per assignment")
+    text = "print a table per assignment: scores and the submissions not gradable"
+    sub.add_parser("summary", help=text, description=text)
     return p
 
 

@@ -130,18 +130,15 @@ class Tracer(TracerBase):
         from .numpy import dot
         return dot(self, other)
 
-    # ---- what a traced value cannot do, and what to do instead
-    def __getattr__(self, name: str) -> NoReturn:
-        # Only reached when normal lookup fails: an ndarray method a tracer lacks.
-        if name.startswith("__"):
-            raise AttributeError(name)  # protocol probes (NumPy's among them)
-        raise AttributeError(
-            f"a traced value has no attribute '{name}'. It has the arithmetic "
-            "operators, indexing, .shape, .ndim, .size, .dtype, .T, and the methods "
-            ".sum, .prod, .mean, .max, .min, .reshape, .transpose and .dot; for the "
-            "rest use autodiff_lite.numpy (anp) functions. Traced values are never "
-            "changed in place, so they need no .copy()")
+    def flatten(self) -> Any:
+        return R.reshape(self, (-1,))
 
+    ravel = flatten
+
+    def copy(self) -> Any:
+        return self  # traced values are never changed in place: nothing to protect
+
+    # ---- what a traced value cannot do, and what to do instead
     def __setitem__(self, index: Any, value: Any) -> NoReturn:
         raise TypeError(
             "in-place assignment into a traced array is not supported: the tape "

@@ -180,3 +180,12 @@ def test_maximum_and_minimum_of_floats_are_numpys_as_floats() -> None:
             assert str(z) == str(float(theirs(x, y)))  # the same, signed zeros and nan
     value, slope = ad.value_and_grad(lambda x: anp.maximum(x, 0.0) * 2.0)(1.5)
     assert (type(value), type(slope), value, slope) == (float, float, 3.0, 2.0)
+
+
+def test_traced_values_have_copy_flatten_and_ravel() -> None:
+    x, w = np.arange(6.0).reshape(2, 3), np.arange(6.0)
+    for flat in (lambda v: v.flatten(), lambda v: v.ravel()):
+        np.testing.assert_array_equal(ad.grad(lambda v: anp.sum(flat(v) * w))(x),
+                                      w.reshape(2, 3))
+    np.testing.assert_array_equal(ad.grad(lambda v: anp.sum(v.copy() * x))(x), x)
+    np.testing.assert_array_equal(ad.jacfwd(lambda v: v.ravel())(x), np.eye(6).reshape(6, 2, 3))

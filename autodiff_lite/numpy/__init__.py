@@ -137,13 +137,14 @@ shape = _shape
 primal = _primal
 
 __all__ = [
-    "abs", "absolute", "add", "amax", "amin", "arange", "array", "broadcast_to", "concatenate", "cos",
-    "divide", "dot", "e", "exp", "expand_dims", "eye", "getitem", "linspace", "log",
-    "log1p", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "multiply",
-    "negative", "newaxis", "ones", "ones_like", "pi", "power", "prod", "ravel",
-    "reshape", "shape", "sigmoid", "sign", "sin", "softmax", "sqrt", "square",
-    "squeeze", "stack", "subtract", "sum", "sum_to", "swapaxes", "tan", "tanh",
-    "transpose", "true_divide", "untake", "where", "zeros", "zeros_like", "primal",
+    "abs", "absolute", "add", "amax", "amin", "arange", "array", "broadcast_to",
+    "concatenate", "cos", "divide", "dot", "e", "exp", "expand_dims", "eye", "getitem",
+    "linspace", "log", "log1p", "logsumexp", "matmul", "max", "maximum", "mean", "min",
+    "minimum", "multiply", "negative", "newaxis", "ones", "ones_like", "pi", "power",
+    "prod", "ravel", "reshape", "shape", "sigmoid", "sign", "sin", "softmax", "sqrt",
+    "square", "squeeze", "stack", "subtract", "sum", "sum_to", "swapaxes", "tan",
+    "tanh", "transpose", "true_divide", "untake", "where", "zeros", "zeros_like",
+    "primal",
 ]
 
 

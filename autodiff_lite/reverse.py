@@ -95,8 +95,6 @@ class Tape(Trace):
         return box
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
-        if self.done:
-            raise _escaped()
         # Unwrap this tape's boxes into their values and node indices (-1 for a
         # constant, which is never a node). Spelled out for one and two
         # arguments, nearly every operation, since this runs once per operation.
@@ -146,7 +144,10 @@ class Tape(Trace):
     def _record(self, prim: Primitive | None, vals: tuple, parents: tuple[int, ...],
                out: Any, out_kept: Any, params: dict) -> Box:
         """Append node `prim(*vals, **params) = out` (keeping `out_kept`, which is
-        None where a lean tape drops the output) and return its box."""
+        None where a lean tape drops the output) and return its box. Every node
+        comes here, the float short cuts' too, so here a finished tape refuses."""
+        if self.done:
+            raise _escaped()
         index = len(self.values)
         self.ops.append(prim)
         self.args.append(vals)

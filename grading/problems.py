@@ -21,6 +21,14 @@ SCALAR: dict[str, Problem] = {
     "1/(1 + exp(-3x)) - x": lambda m, x: 1.0 / (1.0 + m.exp(-3.0 * x)) - x,
 }
 
+# Scalar functions that vary on the scale of x itself, for x of 10^4 to 10^6: a
+# finite-difference step must grow with |x| there (a fixed one rounds away in x + h).
+LARGE_X: dict[str, Problem] = {
+    "x*log(x)": lambda m, x: x * m.log(x),
+    "x**1.5 - 2x": lambda m, x: x ** 1.5 - 2.0 * x,
+    "sqrt(x)*log(x)": lambda m, x: m.sqrt(x) * m.log(x),
+}
+
 
 def seed004_f(m: Any, x1: Any, x2: Any) -> Any:
     """Liu's running example (seed 004): f(x1, x2) = ln x1 + x1·x2 − sin x2."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -158,6 +159,17 @@ def test_careless_step_fails_step_choice() -> None:
     with pytest.raises(AssertionError, match="step is too"):
         checks.check_step_choice(lambda f, x, h=1e-3: (f(x + h) - f(x)) / h, "forward",
                                  seed=0)
+
+
+@pytest.mark.parametrize("method, power", [("forward", 1 / 2), ("central", 1 / 3)])
+def test_step_that_does_not_grow_with_x_fails_step_choice(method: str, power: float) -> None:
+    # The best step for |x| near 1, kept fixed: right for small x, rounded away in
+    # x + h at x of 10^4 to 10^6 (ps1 asks for a step good at any magnitude).
+    def fixed(f, x, h=None):  # type: ignore[no-untyped-def]
+        h = np.finfo(float).eps ** power
+        return (f(x + h) - f(x)) / h if method == "forward" else (f(x + h) - f(x - h)) / (2 * h)
+    with pytest.raises(AssertionError, match=re.escape("at large |x| it must grow with |x|")):
+        checks.check_step_choice(fixed, method, seed=0)
 
 
 @pytest.mark.parametrize("bad, words", [

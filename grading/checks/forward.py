@@ -47,25 +47,32 @@ def check_step_choice(student: Any, method: str, seed: int) -> str:
     The best step balances truncation and round-off error; a good choice reaches a
     relative error near 1e-8 (forward) or 1e-10 (central). The bar is set a
     hundred times looser than that, and far tighter than a careless h = 1e-3 or
-    h = 1e-12 reaches.
+    h = 1e-12 reaches. Functions that vary on the scale of x are also tried at x
+    of 10^4 to 10^6, where a step that does not grow with |x| fails.
     """
     tol = {"forward": 1e-6, "central": 1e-8}[method]
     r = rng(seed)
-    for name, fn in problems.SCALAR.items():
-        for low, high in ((0.5, 3.0), (3.0, 8.0)):
-            x = float(r.uniform(low, high))
-            exact = ad.derivative(lambda t, fn=fn: fn(anp, t))(x)
+    # (problem, x, the length over which f changes by about |f|: 1, or x itself)
+    draws = [(name, fn, x, 1.0)
+             for name, fn in problems.SCALAR.items() for low, high in ((0.5, 3.0), (3.0, 8.0))
+             for x in [float(r.uniform(low, high))]]
+    draws += [(name, fn, x, x) for name, fn in problems.LARGE_X.items()
+              for x in [float(10.0 ** r.uniform(4.0, 6.0))]]
+    for name, fn, x, length in draws:
+        exact = ad.derivative(lambda t, fn=fn: fn(anp, t))(x)
 
-            def f(t: float, fn: Any = fn) -> float:
-                return fn(np, t)
-            got = call_student(student, f, x, name=f"{method}_difference",
-                               task=f"the {method} difference with a good step",
-                               shown=f"f(x) = {name}, x = {num(x)}")
-            # Near a zero of f' a relative bar is meaningless: allow tol·|f(x)|.
-            assert_close(got, exact, f"{method}_difference(f, x) with your default "
-                         f"step for f(x) = {name} at x = {num(x)}; the step is too "
-                         "large (truncation) or too small (round-off)",
-                         rtol=tol, atol=tol * max(1.0, abs(f(x))))
+        def f(t: float, fn: Any = fn) -> float:
+            return fn(np, t)
+        got = call_student(student, f, x, name=f"{method}_difference",
+                           task=f"the {method} difference with a good step",
+                           shown=f"f(x) = {name}, x = {num(x)}")
+        # Near a zero of f' a relative bar is meaningless: allow tol times the size
+        # a derivative has there, |f(x)| / length.
+        assert_close(got, exact, f"{method}_difference(f, x) with your default "
+                     f"step for f(x) = {name} at x = {num(x)}; the step is too "
+                     "large (truncation) or too small (round-off)"
+                     + ("; at large |x| it must grow with |x|" if length > 1.0 else ""),
+                     rtol=tol, atol=tol * max(1.0, abs(f(x))) / length)
     return f"your default step makes the {method} difference accurate"
 
 

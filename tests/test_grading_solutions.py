@@ -167,6 +167,12 @@ def test_ps4_naive_division_fails_on_zeros() -> None:
         checks.check_product_gradient(lambda x: np.prod(x) / x, "division", seed=0)
 
 
+def test_ps4_division_does_not_pass_as_dynamic_programming(ps4: dict[str, Any]) -> None:
+    # Exact at zeros, so only the overflowing product tells it from prefix/suffix.
+    with pytest.raises(AssertionError, match="the whole product overflows"):
+        checks.check_product_gradient(ps4["product_grad_division"], "dp", seed=0)
+
+
 def test_ps4_solver_and_reference_are_refused(ps4: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match="numpy.linalg"):
         checks.check_conjugate_gradient(lambda mv, b: np.linalg.solve(

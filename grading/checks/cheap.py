@@ -28,16 +28,35 @@ def _vectors(r: np.random.Generator) -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def _overflowing(r: np.random.Generator) -> np.ndarray:
+    """Entries of about 10^(330/n): their product overflows to inf, yet every
+    product of all the entries but one stays below 10^290, and so does every
+    prefix and suffix product. Dividing the product fails there; prefix times
+    suffix never forms it."""
+    n = int(r.integers(3, 7))
+    exponents = 330.0 / n + r.uniform(-5.0, 5.0, size=n)
+    return 10.0 ** exponents * r.choice([-1.0, 1.0], size=n)
+
+
 @check
 def check_product_gradient(student: Any, method: str, seed: int) -> str:
-    """∇ prod(x), exact even when entries are zero."""
-    for label, x in _vectors(rng(seed)):
-        expected = ad.grad(anp.prod)(x)
+    """∇ prod(x), exact even when entries are zero; by prefix and suffix
+    products ("dp"), also where the whole product overflows."""
+    r = rng(seed)
+    cases = _vectors(r)
+    if method == "dp":
+        cases.append(("the whole product overflows to inf, no gradient entry does: "
+                      "prefix and suffix products never form it, dividing it fails",
+                      _overflowing(r)))
+    for label, x in cases:
+        with np.errstate(over="ignore"):  # the value of f itself may be inf
+            expected = ad.grad(anp.prod)(x)
         shown = f"x = {num(x)} ({label})"
         got = call_student(student, x.copy(), name=f"product_grad_{method}",
                            task=f"the gradient of a product ({method})", shown=shown)
         assert_close(got, expected, f"∇ prod(x) by {method} for {shown}")
-    return f"product_grad_{method} is exact, zeros included"
+    extra = ", and where the whole product overflows" if method == "dp" else ""
+    return f"product_grad_{method} is exact, zeros included{extra}"
 
 
 def _spd(r: np.random.Generator, n: int) -> np.ndarray:

@@ -84,18 +84,15 @@ def _profile_hook(frame: types.FrameType, event: str, arg: Any) -> None:
     if filename.startswith(_REFERENCE_DIR):
         _State.violation = f"{_REFERENCE}: {frame.f_code.co_name}"
         return
+    code_name = frame.f_code.co_name
+    # A NumPy function first runs its dispatcher, often shared (inv and det run
+    # `_unary_dispatcher`): wait for the function itself, which runs next.
+    if code_name.endswith("_dispatcher"):
+        return
     for prefix, name in _State.forbidden:
         if filename.startswith(prefix):
-            _State.violation = f"{name}.{_public_name(frame.f_code.co_name)}"
+            _State.violation = f"{name}.{code_name}"
             return
-
-
-def _public_name(code_name: str) -> str:
-    """The function a student called, for NumPy's dispatchers (the first code of a
-    NumPy function that runs is its `_norm_dispatcher`, for `norm`)."""
-    if code_name.endswith("_dispatcher"):
-        return code_name[:-len("_dispatcher")].lstrip("_")
-    return code_name
 
 
 def module_dir(module: types.ModuleType) -> str:

@@ -94,6 +94,22 @@ def test_ps2_sweep_that_overwrites_adjoints_fails_at_the_node(ps2: dict[str, Any
         checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=0)
 
 
+def test_ps2_wrong_number_of_results_says_how_many(ps2: dict[str, Any]) -> None:
+    rules = dict(ps2["vjp_rules"], add=lambda g, z, x, y: (g,))
+    with pytest.raises(AssertionError, match=r"expected a tuple of 2 cotangent\(s\), one "
+                       r"per argument, got a tuple of 1 item$"):
+        checks.check_vjp_rules(rules, ("add",), seed=0)
+
+    def every_adjoint(f: Any) -> Any:  # returns the whole sweep, not the inputs' part
+        def g(*args: Any) -> Any:
+            tape, out = ps2["trace"](f, *args)
+            return ps2["backward"](tape, out)
+        return g
+    with pytest.raises(AssertionError, match=r"expected a tuple of \d gradients, one per "
+                       r"argument, got a list of \d+ items$"):
+        checks.check_gradient_network(every_adjoint, ops2(ps2), seed=0)
+
+
 def test_ps2_reference_library_is_refused(ps2: dict[str, Any]) -> None:
     import autodiff_lite as ad
     with pytest.raises(AssertionError, match="implement reverse mode yourself"):
@@ -108,6 +124,10 @@ def test_ps3_solution_passes(ps3: dict[str, Any]) -> None:
     checks.check_implicit_jacobian(ps3["implicit_jacobian"], seed=7)
 
 
+def test_ps3_pair_may_be_a_list(ps3: dict[str, Any]) -> None:
+    checks.check_assemble(lambda nodes: list(ps3["assemble"](nodes)), seed=0)
+
+
 def test_ps3_transposed_system_fails(ps3: dict[str, Any]) -> None:
     def transposed(nodes: list) -> tuple:
         A, b = ps3["assemble"](nodes)
@@ -119,6 +139,9 @@ def test_ps3_transposed_system_fails(ps3: dict[str, Any]) -> None:
 def test_ps3_library_solver_is_refused() -> None:
     with pytest.raises(AssertionError, match="back-substitution yourself.*numpy.linalg"):
         checks.check_back_substitute(lambda A, b: np.linalg.solve(A, b), seed=0)
+    # inv shares its dispatcher with det: the message names the function called
+    with pytest.raises(AssertionError, match=r"called numpy\.linalg\.inv\. "):
+        checks.check_back_substitute(lambda A, b: np.linalg.inv(A) @ b, seed=0)
 
 
 def test_ps3_sparse_solver_and_a_back_substitution_that_multiplies_fail() -> None:

@@ -68,3 +68,15 @@ def namespace(ops: Any, needed: tuple[str, ...], what: str) -> SimpleNamespace:
         raise AssertionError(f"{what} needs your functions {', '.join(missing)}; "
                              "define them in the answer cells above and run them")
     return SimpleNamespace(**{n: get(n) for n in needed})
+
+
+def items(got: Any, n: int, where: str, expected: str) -> tuple[Any, ...]:
+    """`got` as a tuple of its n items: a tuple or a list of length n, else a
+    message saying what came back (the type and, for a sequence, its length)."""
+    if isinstance(got, (tuple, list)) and len(got) == n:
+        return tuple(got)
+    if isinstance(got, (tuple, list)):
+        what = f"a {type(got).__name__} of {len(got)} item{'' if len(got) == 1 else 's'}"
+    else:
+        what = f"{type(got).__name__}: {got!r}"[:200]
+    raise AssertionError(f"{where}: expected {expected}, got {what}")

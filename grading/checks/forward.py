@@ -14,7 +14,7 @@ from autodiff_lite.numerical import forward_difference as ref_forward
 from .. import problems
 from ..compare import assert_close, assert_equal_int
 from ..sandbox import call_student
-from ._common import check, namespace, num, rng
+from ._common import check, items, namespace, num, rng
 
 ELEMENTARY = ("exp", "log", "sin", "cos")
 
@@ -203,9 +203,7 @@ def check_jvp(jvp: Any, ops: Any, seed: int, at: tuple[float, float] | None = No
     got = call_student(lambda: jvp(rec, x, v), name="jvp", task="the JVP by forward mode",
                        shown=shown)
     _not_finite_differences(rec, "jvp")
-    if not (isinstance(got, (tuple, list)) and len(got) == 2):
-        raise AssertionError(f"jvp on {shown}: expected a pair (value, tangent), got "
-                             f"{type(got).__name__}: {got!r}")
+    got = items(got, 2, f"jvp on {shown}", "a pair (value, tangent)")
     assert_close(got[0], out, f"the value returned by jvp on {shown}")
     assert_close(got[1], tangent, f"the directional derivative J·v returned by jvp on "
                  f"{shown}")

@@ -17,7 +17,7 @@ from .. import problems
 from ..compare import assert_close
 from ..sandbox import call_student, module_dir, trusted
 from ..wengert import _wengert_list
-from ._common import check, num, rng
+from ._common import check, items, num, rng
 
 # Ready-made solvers would skip the point of the exercise.
 SOLVERS = ((module_dir(np.linalg), "numpy.linalg"), (module_dir(scipy.linalg), "scipy.linalg"),
@@ -57,9 +57,7 @@ def check_assemble(assemble: Any, seed: int) -> str:
         shown = f"{name} at {num(np.array(args))}"
         got = call_student(assemble, nodes, name="assemble", task="the Lagrangian system",
                            shown=shown)
-        if not (isinstance(got, tuple) and len(got) == 2):
-            raise AssertionError(f"assemble on {shown}: expected a pair (A, b), got "
-                                 f"{type(got).__name__}")
+        got = items(got, 2, f"assemble on {shown}", "a pair (A, b)")
         assert_close(got[0], A_ref, f"A for {shown} (row i = variable, column k = "
                      "constraint)")
         assert_close(got[1], b_ref, f"b for {shown}")

@@ -13,7 +13,7 @@ from autodiff_lite.rules import RULES, sum_to
 from .. import problems
 from ..compare import assert_close, assert_equal_int
 from ..sandbox import call_student
-from ._common import check, namespace, num, rng
+from ._common import check, items, namespace, num, rng
 
 OPS = ("exp", "sin", "tanh", "sum")
 UNARY = ("exp", "sin", "tanh", "sum")
@@ -70,10 +70,8 @@ def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
             got = call_student(rules[name], g, z, *[a.copy() for a in args],
                                name=f"vjp_rules[{name!r}]", task=f"the VJP rule of {name}",
                                shown=shown)
-            if not isinstance(got, (tuple, list)) or len(got) != len(args):
-                raise AssertionError(f"vjp_rules[{name!r}] on {shown}: expected a tuple of "
-                                     f"{len(args)} cotangent(s), one per argument, got "
-                                     f"{type(got).__name__}")
+            got = items(got, len(args), f"vjp_rules[{name!r}] on {shown}",
+                        f"a tuple of {len(args)} cotangent(s), one per argument")
             for i, (a, ct) in enumerate(zip(args, got)):
                 expected = sum_to(prim.vjp[i](g, z, *args), np.shape(a))
                 hint = ("" if np.shape(ct) == np.shape(a) else
@@ -116,9 +114,7 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
         shown = f"{name} at x = {num(x)}"
         recorded = call_student(lambda: trace(prob, x), name="trace", task="a tape",
                                 shown=shown)
-        if not (isinstance(recorded, tuple) and len(recorded) == 2):
-            raise AssertionError(f"trace(f, x) on {shown}: expected a pair (tape, output), "
-                                 f"got {type(recorded).__name__}")
+        recorded = items(recorded, 2, f"trace(f, x) on {shown}", "a pair (tape, output)")
         adjoints = call_student(lambda: backward(*recorded), name="backward",
                                 task="the reverse sweep", shown=shown)
         if not isinstance(adjoints, (list, tuple)):
@@ -137,10 +133,8 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
 def _grads(got: Any, n: int, shown: str) -> tuple[Any, ...]:
     if n == 1 and not isinstance(got, tuple):
         return (got,)
-    if not isinstance(got, (tuple, list)) or len(got) != n:
-        raise AssertionError(f"grad(f)(*args) on {shown}: expected a tuple of {n} "
-                             f"gradients, one per argument, got {type(got).__name__}")
-    return tuple(got)
+    return items(got, n, f"grad(f)(*args) on {shown}",
+                 f"a tuple of {n} gradients, one per argument")
 
 
 def _check_grad(grad: Any, m: Any, fn: Any, args: tuple, names: tuple[str, ...],

@@ -49,6 +49,25 @@ def test_check_grads_passes_for_correct_rules() -> None:
     ad.check_grads(lambda x, y: anp.sum(anp.tanh(x) * y), (np.ones(3), np.arange(3.0)))
 
 
+def test_check_grads_passes_when_arguments_differ_in_scale() -> None:
+    # One step for every entry, sized by the largest (200), threw the derivative in
+    # the small weight off by 2e-4 relative; per-entry steps suit both.
+    ad.check_grads(lambda w, x: anp.exp(w * x), (0.01, 200.0), order=2)
+    pixels = np.array([0.0, 3.0, 255.0, 128.0])
+    ad.check_grads(lambda w: anp.log1p(anp.exp(-anp.sum(w * pixels))),
+                   (np.full(4, 0.002),), order=2)
+
+
+def test_check_grads_takes_jax_argument_order_and_a_single_mode() -> None:
+    # jax.test_util.check_grads(f, args, order, modes, atol, rtol, eps)
+    from autodiff_lite.core import Primitive, bind
+    off = Primitive("off_exp", np.exp, (lambda t, z, x: 1.05 * t * z,),
+                    (lambda g, z, x: 1.05 * g * z,))  # 5% too large
+    ad.check_grads(lambda x: bind(off, x), (0.0,), 1, ("fwd", "rev"), 0.1)  # atol 0.1
+    with pytest.raises(AssertionError, match=r"reverse mode \(vjp\)"):
+        ad.check_grads(lambda x: bind(off, x), (0.0,), 1, "rev")
+
+
 def test_check_grads_names_the_mode_that_is_wrong() -> None:
     from autodiff_lite.core import Primitive, bind
 

@@ -187,6 +187,28 @@ def test_singular_jacobian_means_the_theorem_does_not_apply(
         ad.grad(lambda x: fixed_point(F, x, 2.0, max_iter=200))(2.0)
 
 
+def test_ill_conditioned_but_invertible_system_is_solved() -> None:
+    # I - ∂F/∂z = [[1, -1e4], [0, 0.5]]: determinant 0.5, condition number ~1e8
+    def F(z, x):
+        return anp.stack([1e4 * z[1] + x[0], 0.5 * z[1] + x[1]])
+    g = ad.grad(lambda x: fixed_point(F, x, np.zeros(2))[0])(np.ones(2))
+    np.testing.assert_allclose(g, [1.0, 2e4], rtol=1e-9)  # z0* = x0 + 1e4 x1 / 0.5
+
+
+@pytest.mark.parametrize("scale", [1e-13, 1e-11, 1.0, 1e6])
+def test_implicit_gradients_are_relative_to_their_size(scale: float) -> None:
+    # dz*/dx = 10 for z = 0.9 z + x; a small cotangent stopped the adjoint solve early
+    def f(x):
+        return scale * fixed_point(lambda z, x: 0.9 * z + x, x, 0.0)
+    assert ad.grad(f)(1.0) == pytest.approx(10.0 * scale, rel=1e-9)
+    assert ad.derivative(f)(1.0) == pytest.approx(10.0 * scale, rel=1e-9)
+    A = np.array([[0.5, 0.4], [0.0, 0.5]])
+    u = scale * np.array([1.0, 0.0])
+    g = ad.grad(lambda x: anp.sum(u * fixed_point(lambda z, x: A @ z + x, x, np.zeros(2))))(
+        np.ones(2))
+    np.testing.assert_allclose(g, np.linalg.solve((np.eye(2) - A).T, u), rtol=1e-9)
+
+
 def test_shape_and_usage_errors() -> None:
     with pytest.raises(ValueError, match="same shape"):
         fixed_point(lambda z, x: anp.sum(z) + x, 1.0, np.zeros(3))

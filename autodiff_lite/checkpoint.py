@@ -55,11 +55,37 @@ CHECKPOINT = RULES.get("checkpoint") or register(Primitive(
 
 
 def checkpoint(fun: Function) -> Function:
-    """`fun`, recorded as a single node whose insides are recomputed when needed."""
+    """`fun`, recorded as a single node whose insides are recomputed when needed.
+
+    Only the traced arguments (positional or keyword) become the node's inputs;
+    the others (an index, a flag, a function, a constant array) are constants of
+    every transformation, so they are handed to `fun` as they are.
+    """
 
     @functools.wraps(fun)
-    def checkpointed(*args: Any) -> Any:
-        return bind(CHECKPOINT, *args, fun=fun)
+    def checkpointed(*args: Any, **kwargs: Any) -> Any:
+        keys = [k for k, a in (*enumerate(args), *kwargs.items())
+                if isinstance(a, TracerBase)]
+        for k, a in (*enumerate(args), *kwargs.items()):
+            if isinstance(a, (tuple, list)) and any(isinstance(v, TracerBase) for v in a):
+                raise TypeError(
+                    f"checkpoint({getattr(fun, '__name__', 'f')}): argument {k!r} is a "
+                    f"{type(a).__name__} holding traced values; pass them as separate "
+                    "arguments, checkpoint(f)(w, b) rather than checkpoint(f)((w, b))")
+        if not keys:  # nothing is differentiated: nothing to save (closures refused)
+            return _impl(*args, fun=functools.partial(fun, **kwargs))
+
+        def with_traced(*traced: Any) -> Any:
+            pos, kw = list(args), dict(kwargs)
+            for k, v in zip(keys, traced):
+                if isinstance(k, int):
+                    pos[k] = v
+                else:
+                    kw[k] = v
+            return fun(*pos, **kw)
+
+        traced = [args[k] if isinstance(k, int) else kwargs[k] for k in keys]
+        return bind(CHECKPOINT, *traced, fun=with_traced)
 
     return checkpointed
 

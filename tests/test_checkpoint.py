@@ -72,6 +72,21 @@ def test_checkpoint_sequential_arguments() -> None:
     assert ad.grad(lambda x: f(x))(0.2) == pytest.approx(ad.derivative(lambda x: f(x))(0.2))
 
 
+def test_arguments_that_are_not_traced_are_passed_as_they_are() -> None:
+    x = np.array([1.0, 2.0, 3.0])
+    head = ad.checkpoint(lambda x, n, square: anp.sum(square(x[:n])))  # index, function
+    assert ad.grad(lambda x: head(x, 2, lambda v: v * v))(x).tolist() == [2.0, 4.0, 0.0]
+    power = ad.checkpoint(lambda x, p=2.0: anp.sum(x ** p))  # keywords, traced or not
+    np.testing.assert_allclose(ad.grad(lambda x: power(x, p=3.0))(x), 3 * x ** 2)
+    assert ad.grad(lambda p: power(x, p=p))(2.0) == pytest.approx(np.sum(x ** 2 * np.log(x)))
+    assert ad.derivative(lambda p: power(x, p=p))(2.0) == pytest.approx(
+        np.sum(x ** 2 * np.log(x)))
+    tape = ad.trace(lambda x: power(x, p=3.0), x)
+    assert [n.op for n in tape.nodes] == ["input", "checkpoint"]
+    with pytest.raises(TypeError, match="tuple holding traced values.*separate arguments"):
+        ad.grad(lambda w: ad.checkpoint(lambda t: t[0] * t[1])((w, w)))(1.0)
+
+
 def test_a_closure_over_a_differentiated_variable_is_refused() -> None:
     def model(w, x):  # a layer that closes over its weight, applied twice
         layer = ad.checkpoint(lambda h: anp.tanh(h * w))

@@ -175,6 +175,8 @@ def _per_argument(jac_of: Callable[[Function, Any], Any], f: Function,
 
 def _jacfwd_of(f: Function, x: Any) -> Any:
     xs = shape(x)
+    if 0 in xs:  # no entries, no columns: the Jacobian is empty
+        return np.zeros(shape(f(x)) + xs)
     outs, columns = zip(*(jvp(f, (x,), (e,)) for e in _unit_vectors(xs)))
     if not xs:
         return _as_output(columns[0], x)
@@ -257,6 +259,8 @@ def vjp(f: Function, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
 
 def _jacrev_of(f: Function, x: Any) -> Any:
     out, pullback = vjp(f, x)
+    if 0 in shape(out):  # no entries, no rows: the Jacobian is empty
+        return np.zeros(shape(out) + shape(x))
     rows = [pullback(e)[0] for e in _unit_vectors(shape(out))]
     if not shape(out):
         return rows[0]

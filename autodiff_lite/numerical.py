@@ -55,6 +55,8 @@ def numerical_jacobian(f: Callable[[Any], Any], x: Any, method: str = "central",
     if diff is None:
         raise ValueError(f"method must be 'central' or 'forward', got {method!r}")
     x = np.asarray(x, dtype=float)
+    if x.size == 0:  # no entries, no columns: the Jacobian is empty
+        return np.zeros(np.shape(f(x)) + x.shape)
     columns = []
     for k in range(x.size):
         def f_k(t: float, k: int = k) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -189,3 +190,16 @@ def test_traced_values_have_copy_flatten_and_ravel() -> None:
                                       w.reshape(2, 3))
     np.testing.assert_array_equal(ad.grad(lambda v: anp.sum(v.copy() * x))(x), x)
     np.testing.assert_array_equal(ad.jacfwd(lambda v: v.ravel())(x), np.eye(6).reshape(6, 2, 3))
+
+
+@pytest.mark.parametrize("f, x, expected", [
+    (lambda x: x * 2.0, np.zeros(0), (0, 0)),          # empty in, empty out
+    (lambda x: x[:0], np.ones(3), (0, 3)),             # empty out
+    (lambda x: anp.sum(x), np.zeros(0), (0,)),         # scalar out, empty in
+])
+def test_jacobians_of_empty_arrays_are_empty(f: Callable, x: np.ndarray,
+                                             expected: tuple[int, ...]) -> None:
+    for jac in (ad.jacfwd, ad.jacrev):
+        assert jac(f)(x).shape == expected
+    assert ad.numerical.numerical_jacobian(f, x).shape == expected
+    assert ad.hessian(lambda x: anp.sum(x ** 2))(np.zeros(0)).shape == (0, 0)

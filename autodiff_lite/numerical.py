@@ -27,20 +27,29 @@ FORWARD_STEP = EPS ** 0.5
 CENTRAL_STEP = EPS ** (1.0 / 3.0)
 
 
-def _step(x: float, h: float | None, base: float) -> float:
-    h = base * max(1.0, abs(x)) if h is None else h
-    return (x + h) - x  # exactly representable: (x + h) - x == h in floating point
+def _point_and_step(x: Any, h: float | None, base: float) -> tuple[float, float]:
+    """x as a float64 number, and the step: the default one, or h, rounded so that
+    (x + h) - x == h exactly in floating point."""
+    if np.ndim(x) != 0:
+        raise TypeError(f"x must be one number, got an array of shape {np.shape(x)}; "
+                        "numerical_jacobian differentiates functions of arrays")
+    x = float(x)  # a float32 x would round x + h to float32's coarser spacing
+    step = (x + (base * max(1.0, abs(x)) if h is None else h)) - x
+    if step == 0.0:
+        raise ValueError(f"h = {h!r} is below the spacing of floats at x = {x!r} "
+                         f"({np.spacing(x):.3g}): x + h == x")
+    return x, step
 
 
 def forward_difference(f: Callable[[float], Any], x: float, h: float | None = None) -> Any:
     """(f(x + h) - f(x)) / h: error O(h) from truncation plus O(ε/h) from round-off."""
-    h = _step(float(x), h, FORWARD_STEP)
+    x, h = _point_and_step(x, h, FORWARD_STEP)
     return (np.asarray(f(x + h)) - np.asarray(f(x))) / h
 
 
 def central_difference(f: Callable[[float], Any], x: float, h: float | None = None) -> Any:
     """(f(x + h) - f(x - h)) / 2h: error O(h²) from truncation plus O(ε/h)."""
-    h = _step(float(x), h, CENTRAL_STEP)
+    x, h = _point_and_step(x, h, CENTRAL_STEP)
     return (np.asarray(f(x + h)) - np.asarray(f(x - h))) / (2.0 * h)
 
 

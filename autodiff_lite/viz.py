@@ -408,6 +408,8 @@ def plot_matrix(A: Any, labels: Sequence[str] | None = None,
     import matplotlib.pyplot as plt
     from matplotlib.colors import TwoSlopeNorm
 
+    if hasattr(A, "toarray"):  # a SciPy sparse matrix, as lagrangian.system returns
+        A = A.toarray()
     A = np.asarray(A, dtype=float)
     if A.ndim != 2:
         raise ValueError(f"plot_matrix needs a 2-D array, got shape {A.shape}")

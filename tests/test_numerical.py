@@ -110,3 +110,12 @@ def test_check_grads_argument_errors() -> None:
         ad.check_grads(anp.sin, 1.0)
     with pytest.raises(ValueError, match="unknown modes"):
         ad.check_grads(anp.sin, (1.0,), modes=("sideways",))
+
+
+def test_differences_take_one_number_in_float64() -> None:
+    # float32's spacing at 3 is 2.4e-7: stepping in float32 gave 5.98 for d(x²)/dx
+    assert central_difference(lambda x: x * x, np.float32(3.0)) == pytest.approx(6.0, rel=1e-9)
+    with pytest.raises(TypeError, match="one number.*numerical_jacobian"):
+        forward_difference(np.sin, np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="below the spacing of floats at x = 1.0"):
+        central_difference(np.exp, 1.0, h=1e-20)  # was nan: 0 / 0

@@ -286,6 +286,18 @@ def test_plot_matrix_pattern_and_given_axes():
         plt.close(fig)
 
 
+def test_plot_matrix_draws_a_sparse_matrix_as_its_dense_self():
+    import scipy.sparse
+    A = np.array([[1.0, -2.0, 0.0], [0.0, 1.0, 3.0], [0.0, 0.0, 1.0]])
+    dense, sparse = viz.plot_matrix(A), viz.plot_matrix(scipy.sparse.csr_matrix(A))
+    try:
+        np.testing.assert_array_equal(sparse.axes[0].images[0].get_array(),
+                                      dense.axes[0].images[0].get_array())
+    finally:
+        plt.close(dense)
+        plt.close(sparse)
+
+
 def test_plot_matrix_rejects_bad_input():
     with pytest.raises(ValueError, match="2-D"):
         viz.plot_matrix(np.ones(3))

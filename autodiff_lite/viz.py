@@ -48,7 +48,7 @@ def fmt(x: Any, digits: int = 3) -> str:
     if isinstance(x, np.ndarray) and x.ndim > 0:
         if x.size > 4:
             return f"array{x.shape}"
-        return "[" + ", ".join(fmt(v, digits) for v in x.reshape(-1)) + "]"
+        return "[" + ", ".join(fmt(v, digits) for v in x) + "]"  # nested, as NumPy prints
     x = float(x)
     if not np.isfinite(x):
         return str(x)
@@ -64,6 +64,18 @@ def _constant(c: Any) -> str:
         text = f"{float(c):.6g}"
         return f"({text})" if text.startswith("-") else text
     return f"const{np.shape(c)}"
+
+
+def _index(index: Any) -> str:
+    """An index as written between brackets: 0, 1:, 0, 0, ..., const(3,)."""
+    if isinstance(index, tuple):
+        return ", ".join(_index(i) for i in index)
+    if isinstance(index, slice):
+        step = "" if index.step is None else f":{index.step}"
+        return "".join("" if v is None else str(v) for v in (index.start, ":", index.stop)) + step
+    if index is Ellipsis:
+        return "..."
+    return str(index) if np.ndim(index) == 0 else f"const{np.shape(index)}"
 
 
 def node_name(k: int, n_inputs: int, mark: str = "") -> str:
@@ -93,10 +105,15 @@ def _expression(tape: Tape, k: int) -> str:
         return f"{terms[0]} {_INFIX[prim.name]} {terms[1]}"
     if prim.name == "negative":
         return f"−{terms[0]}"
+    if prim.name == "getitem":
+        return f"{terms[0]}[{_index(params['index'])}]"
     name = _FUNCTION.get(prim.name, prim.name)
-    if len(terms) == 1 and not params:
-        return f"{name} {terms[0]}"
-    return f"{name}({', '.join(terms)})"
+    # Parameters at their defaults (axis=None, keepdims=False) go unsaid.
+    said = [f"{key}={value!r}" for key, value in params.items()
+            if value is not None and value is not False]
+    if len(terms) == 1 and not said:
+        return f"{name} {terms[0]}" if not params else f"{name}({terms[0]})"
+    return f"{name}({', '.join(terms + said)})"
 
 
 # ------------------------------------------------------------------ derivatives read off the tape

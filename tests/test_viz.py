@@ -305,6 +305,16 @@ def test_plot_matrix_rejects_bad_input():
         viz.plot_matrix(np.eye(3), row_labels=["a", "b"])
 
 
+def test_trace_rows_show_indices_parameters_and_shapes():
+    t = ad.trace(lambda x: anp.sum(x[0] * x[1:, ::2], axis=0, keepdims=True), np.ones((2, 2)))
+    rows = {name: (expr, value) for name, expr, value in viz.primal_trace(t).rows}
+    assert rows["v₀"][1] == "[[1.000, 1.000], [1.000, 1.000]]"  # a 2 x 2 input, not 4 numbers
+    assert rows["v₁"][0] == "v₀[0]" and rows["v₂"][0] == "v₀[1:, ::2]"
+    assert rows["v₄"] == ("sum(v₃, axis=0, keepdims=True)", "[[1.000, 1.000]]")
+    full = ad.trace(lambda x: anp.sum(x), np.ones(2))  # defaults go unsaid
+    assert viz.primal_trace(full).rows[1][1] == "sum(v₀)"
+
+
 def test_negative_constants_are_parenthesised():
     t = ad.trace(lambda x: x + -2.0, 1.0)
     assert viz.primal_trace(t).rows[1][1] == "v₀ + (-2)"

@@ -45,6 +45,15 @@ def seed000_f(m: Any, x: Any) -> Any:
     return d + e
 
 
+def with_constants(m: Any, x: Any) -> Any:
+    """Constants on either side of + - * /, a function of a plain number (not a
+    node), and a node the output does not depend on (its adjoint is zero)."""
+    m.sin(x)  # recorded, then never used
+    e = m.exp(1.0)
+    y = (2.0 - x) / 3.0 * e + 1.0 / (x * x + 1.0) - x / 2.0
+    return m.sum(y * y)
+
+
 # Functions from R^n to R^k taking and returning lists, for Jacobians.
 VECTOR: dict[str, Problem] = {
     "[ln x0 + x0 x1 - sin x1, x0 x1, exp(x1/x0)]": lambda m, x: [

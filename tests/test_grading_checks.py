@@ -97,6 +97,27 @@ def test_correct_forward_mode_passes_every_check() -> None:
     checks.check_step_choice(central, "central", seed=0)
 
 
+def test_derivative_that_evaluates_f_twice_fails() -> None:
+    def twice(f):  # type: ignore[no-untyped-def]
+        return lambda x: (f(Dual(x, 1.0)), f(Dual(x, 1.0)).tangent)[1]
+    with pytest.raises(AssertionError, match="evaluated f on dual numbers.*one forward pass"):
+        checks.check_derivative(twice, OPS, seed=0)
+
+
+def test_dual_without_a_default_tangent_fails() -> None:
+    class NoDefault(Dual):
+        def __init__(self, primal: float, tangent: float) -> None:
+            super().__init__(primal, tangent)
+    with pytest.raises(AssertionError, match=r"Dual\(.*\) \(no tangent given\).*TypeError"):
+        checks.check_dual_arithmetic(NoDefault, seed=0)
+
+    class OneDefault(Dual):
+        def __init__(self, primal: float, tangent: float = 1.0) -> None:
+            super().__init__(primal, tangent)
+    with pytest.raises(AssertionError, match="which defaults to 0.0"):
+        checks.check_dual_arithmetic(OneDefault, seed=0)
+
+
 def test_liu_example_value() -> None:
     # Liu (2020): d/dx1 of ln x1 + x1 x2 - sin x2 at (2, 5) is 1/2 + 5 = 5.5.
     assert jvp(lambda a, b: OPS["log"](a) + a * b - OPS["sin"](b), (2.0, 5.0),

@@ -68,6 +68,30 @@ def test_ps2_missing_unbroadcast_is_named(ps2: dict[str, Any]) -> None:
         checks.check_vjp_rules(rules, ("add",), seed=0)
 
 
+def test_ps2_unbroadcast_that_drops_one_leading_axis_fails() -> None:
+    def one_axis(g: Any, shape: tuple) -> Any:  # `if` where it needs `while`
+        g = np.asarray(g, dtype=float)
+        if shape == ():
+            return g.sum()
+        if g.ndim > len(shape):
+            g = g.sum(axis=0)
+        for i, s in enumerate(shape):
+            if s == 1:
+                g = g.sum(axis=i, keepdims=True)
+        return g
+    with pytest.raises(AssertionError, match=r"unbroadcast\(g, \((1, )?4,\)\) for g of "
+                       r"shape \(2, 3, 4\)"):
+        checks.check_unbroadcast(one_axis, seed=1)
+
+
+def test_ps2_rules_must_take_python_floats(ps2: dict[str, Any]) -> None:
+    ub = ps2["unbroadcast"]
+    rules = dict(ps2["vjp_rules"], multiply=lambda g, z, x, y: (ub(g * y, x.shape),
+                                                                ub(g * x, y.shape)))
+    with pytest.raises(AssertionError, match="multiply.*Python floats.*AttributeError"):
+        checks.check_vjp_rules(rules, ("multiply",), seed=2)
+
+
 def test_ps2_wrong_rule_names_rule_and_argument(ps2: dict[str, Any]) -> None:
     rules = dict(ps2["vjp_rules"])
     rules["multiply"] = lambda g, z, x, y: (ps2["unbroadcast"](g * y, np.shape(x)),
@@ -108,6 +132,23 @@ def test_ps2_wrong_number_of_results_says_how_many(ps2: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match=r"expected a tuple of \d gradients, one per "
                        r"argument, got a list of \d+ items$"):
         checks.check_gradient_network(every_adjoint, ops2(ps2), seed=0)
+
+
+@pytest.mark.parametrize("missing", ["__rsub__", "__rtruediv__"])
+def test_ps2_var_without_reflected_operators_fails(missing: str) -> None:
+    ps2 = solutions("ps2_reverse_mode")  # a fresh copy: its Var is changed below
+    delattr(ps2["Var"], missing)
+    with pytest.raises(AssertionError, match=r"trace on sin\(x\) \(unused\).*TypeError"):
+        checks.check_tape_adjoints(ps2["trace"], ps2["backward"], ops2(ps2), seed=4)
+
+
+def test_ps2_unused_node_needs_a_zero_adjoint(ps2: dict[str, Any]) -> None:
+    def backward(tape: Any, output: Any) -> list:  # leaves None where nothing flowed
+        adj = ps2["backward"](tape, output)
+        used = {p for node in tape.nodes for p in node[1]} | {output.index}
+        return [a if k in used else None for k, a in enumerate(adj)]
+    with pytest.raises(AssertionError, match=r"the adjoint of node 1 \(sin\)"):
+        checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=4)
 
 
 def test_ps2_reference_library_is_refused(ps2: dict[str, Any]) -> None:
@@ -171,10 +212,34 @@ def test_ps3_unconverged_fixed_point_and_wrong_ift(ps3: dict[str, Any]) -> None:
         for _ in range(200):
             z0 = F(z0, x)
         return z0
-    with pytest.raises(AssertionError, match=r"z\* = 100 x of F\(z, x\) = 0.99 z \+ x"):
+    with pytest.raises(AssertionError, match=r"z\* of F\(z, x\) = 0.99 z \+ x"):
         checks.check_fixed_point(two_hundred_steps, seed=0)
+
+    def from_zero(F: Any, x: Any, z0: Any) -> Any:  # ignores z0
+        return ps3["fixed_point"](F, x, np.zeros_like(z0))
+    with pytest.raises(AssertionError, match=r"z\* of F\(z, x\) = 2 tanh\(z\) \+ x"):
+        checks.check_fixed_point(from_zero, seed=0)
+
+    def five_thousand_steps(F: Any, x: Any, z0: Any) -> Any:  # no stopping test
+        for _ in range(5000):
+            z0 = F(z0, x)
+        return z0
+    with pytest.raises(AssertionError, match=r"z \+ 1, which has no fixed point, returned"):
+        checks.check_fixed_point(five_thousand_steps, seed=0)
+
+    def forever(F: Any, x: Any, z0: Any) -> Any:  # no limit on the iterations
+        while True:
+            z = F(z0, x)
+            if np.max(np.abs(z - z0)) <= 1e-12 * max(1.0, np.max(np.abs(z0))):
+                return z
+            z0 = z
+    with pytest.raises(AssertionError, match="still calling F after 20 000 iterations"):
+        checks.check_fixed_point(forever, seed=0)
     with pytest.raises(AssertionError, match=r"dz\*/dx"):
         checks.check_implicit_jacobian(lambda F_z, F_x, z, x: F_x(z, x), seed=0)
+    with pytest.raises(AssertionError, match="implicit_jacobian.*raised ValueError"):
+        checks.check_implicit_jacobian(lambda F_z, F_x, z, x: np.linalg.solve(
+            np.eye(len(x)) - F_z(z, x), F_x(z, x)), seed=0)  # the identity of x's size
 
 
 def test_ps4_solution_passes(ps4: dict[str, Any]) -> None:
@@ -194,6 +259,36 @@ def test_ps4_division_does_not_pass_as_dynamic_programming(ps4: dict[str, Any]) 
     # Exact at zeros, so only the overflowing product tells it from prefix/suffix.
     with pytest.raises(AssertionError, match="the whole product overflows"):
         checks.check_product_gradient(ps4["product_grad_division"], "dp", seed=0)
+
+
+def test_ps4_conjugate_gradient_that_builds_h_fails() -> None:
+    def build_then_solve(matvec: Any, b: Any, tol: float = 1e-10) -> Any:
+        H = np.column_stack([matvec(e) for e in np.eye(len(b))])  # n products
+        A = np.column_stack([H, b])
+        for i in range(len(b)):  # Gauss-Jordan, by hand
+            A[i] /= A[i, i]
+            for j in range(len(b)):
+                if j != i:
+                    A[j] -= A[j, i] * A[i]
+        return A[:, -1]
+    with pytest.raises(AssertionError, match=r"used 60 products H·v on the 60x60 system "
+                       r"I \+ U Uᵀ .*4 suffice"):
+        checks.check_conjugate_gradient(build_then_solve, seed=3)
+
+
+def test_ps4_conjugate_gradient_returning_its_count_is_told_to_return_v(
+        ps4: dict[str, Any]) -> None:
+    with pytest.raises(AssertionError, match="returned a pair; return v alone"):
+        checks.check_conjugate_gradient(
+            lambda mv, b: (ps4["conjugate_gradient"](mv, b), 3), seed=3)
+
+
+def test_ps4_cost_ratio_counts_a_repeated_parent_twice() -> None:
+    def distinct(nodes: list) -> float:
+        ops = sum(1 for node in nodes if node["op"] != "input")
+        return (ops + sum(len(set(node["parents"])) for node in nodes)) / ops
+    with pytest.raises(AssertionError, match="Vieira's f"):
+        checks.check_cost_ratio(distinct, seed=5)
 
 
 def test_ps4_solver_and_reference_are_refused(ps4: dict[str, Any]) -> None:

@@ -100,6 +100,12 @@ def _dual_parts(value: Any, what: str) -> tuple[Any, Any]:
 def check_dual_arithmetic(Dual: Any, seed: int) -> str:
     """Dual numbers must add, subtract, multiply, divide, negate and take powers."""
     r = rng(seed)
+    a = float(r.uniform(0.5, 3.0))
+    plain = call_student(lambda: Dual(a), name="Dual", task="dual numbers",
+                         shown=f"Dual({num(a)}) (no tangent given)")
+    p, t = _dual_parts(plain, f"Dual({num(a)})")
+    assert_close(p, a, f"the primal of Dual({num(a)})")
+    assert_close(t, 0.0, f"the tangent of Dual({num(a)}), which defaults to 0.0")
     cases: list[tuple[str, Any, int]] = [(k, f, 2) for k, f in _BINARY.items()]
     cases += [(k, f, 1) for k, f in _WITH_FLOAT.items()]
     for expr, op, n_duals in cases:
@@ -186,6 +192,9 @@ def check_derivative(derivative: Any, ops: Any, seed: int, points: int = 2) -> s
             _not_finite_differences(rec, "derivative")
             assert_close(got, expected, f"derivative(f)(x) for f(x) = {name} at "
                          f"x = {num(x)}")
+            assert_equal_int(rec.forward_passes(), 1, f"the number of times "
+                             f"derivative(f)(x) evaluated f on dual numbers for "
+                             f"f(x) = {name} (one forward pass gives f'(x))")
     return "derivative(f)(x) is exact on every test function"
 
 

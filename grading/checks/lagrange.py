@@ -114,50 +114,99 @@ def _contraction(r: np.random.Generator, n: int) -> np.ndarray:
     return 0.6 * W / np.linalg.norm(W, 2)  # |∂F/∂z| < 1: the iteration converges
 
 
-def _fixed_point_problem(seed: int) -> tuple[np.ndarray, np.ndarray, Any, Any]:
+def _fixed_point_problem(seed: int) -> tuple[np.ndarray, Any, Any, str]:
+    """x, and F(z, x) = tanh(W z + V x) in NumPy and traced, with z of 2 entries
+    and x of 4 (so that no answer can mix up their sizes), and how to show F."""
     r = rng(seed)
-    n = 3
-    W, x = _contraction(r, n), r.normal(size=n)
+    W, V, x = _contraction(r, 2), r.normal(size=(2, 4)), r.normal(size=4)
 
     def F_np(z: Any, x: Any) -> Any:
-        return np.tanh(W @ z + x)
+        return np.tanh(W @ z + V @ x)
 
     def F_ad(z: Any, x: Any) -> Any:
-        return anp.tanh(anp.matmul(W, z) + x)
+        return anp.tanh(anp.matmul(W, z) + anp.matmul(V, x))
 
-    return W, x, F_np, F_ad
+    return x, F_np, F_ad, f"F(z, x) = tanh(W z + V x) (z of 2 entries), x = {num(x)}"
+
+
+class _Runaway(BaseException):
+    """Raised by F when fixed_point has called it far beyond its 10 000 iterations."""
+
+
+def _outcome(fixed_point: Any, F: Any, x: Any, z0: Any) -> tuple[str, Any]:
+    """What fixed_point does with F: ("returned", z), ("raised", error) or
+    ("runaway", None) when it calls F 20 000 times without giving up."""
+    calls = 0
+
+    def counted(z: Any, x: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 20_000:
+            raise _Runaway
+        return F(z, x)
+
+    try:
+        return "returned", fixed_point(counted, x, z0)
+    except _Runaway:
+        return "runaway", None
+    except Exception as err:  # giving up with an error is what is asked
+        return "raised", err
 
 
 @check
 def check_fixed_point(fixed_point: Any, seed: int) -> str:
-    """`fixed_point(F, x, z0)` must return z* = F(z*, x) to about 1e-10."""
-    W, x, F_np, F_ad = _fixed_point_problem(seed)
-    expected = ref_fixed_point(F_ad, x, np.zeros_like(x))
-    shown = f"F(z, x) = tanh(W z + x), x = {num(x)}"
-    got = call_student(fixed_point, F_np, x.copy(), np.zeros_like(x), name="fixed_point",
-                       task="the fixed-point iteration", shown=shown)
-    assert_close(got, expected, f"the fixed point z* of {shown}", rtol=1e-8, atol=1e-10)
+    """`fixed_point(F, x, z0)` must return z* = F(z*, x) to about 1e-10, start from
+    z0 (which decides the fixed point when there are several), keep going while F
+    contracts slowly, and give up with an error when there is no fixed point."""
+    def run(F: Any, x: Any, z0: Any, shown: str) -> tuple[str, Any]:
+        return call_student(lambda: _outcome(fixed_point, F, x.copy(), z0.copy()),
+                            name="fixed_point", task="the fixed-point iteration",
+                            shown=shown)
+
+    def converges(F: Any, x: Any, z0: Any, shown: str, expected: Any) -> None:
+        kind, got = run(F, x, z0, shown)
+        if kind != "returned":
+            raise AssertionError(f"fixed_point on {shown} did not return a fixed point: "
+                                 + ("it called F 20 000 times" if kind == "runaway" else
+                                    f"it raised {type(got).__name__}: {got}"))
+        assert_close(got, expected, f"the fixed point z* of {shown}", rtol=1e-8, atol=1e-10)
+
+    x, F_np, F_ad, shown = _fixed_point_problem(seed)
+    z0 = np.full(2, 0.5)
+    converges(F_np, x, z0, f"{shown}, z0 = {num(z0)}", ref_fixed_point(F_ad, x, z0))
+    # Two stable fixed points per entry, near ±1.9: z0 picks one (from 0, x picks).
+    small = 0.1 * rng(seed).choice([-1.0, 1.0], size=3)
+    z0 = -np.sign(small)
+    converges(lambda z, x: 2.0 * np.tanh(z) + x, small, z0,
+              f"F(z, x) = 2 tanh(z) + x, x = {num(small)}, z0 = {num(z0)} (two stable "
+              "fixed points per entry: start from z0)",
+              ref_fixed_point(lambda z, x: 2.0 * anp.tanh(z) + x, small, z0))
     # A slow contraction: some 2800 iterations, so a loop of a fixed few hundred fails.
-    shown = f"F(z, x) = 0.99 z + x, x = {num(x)}"
-    got = call_student(fixed_point, lambda z, x: 0.99 * z + x, x.copy(), np.zeros_like(x),
-                       name="fixed_point", task="the fixed-point iteration", shown=shown)
-    assert_close(got, x / 0.01, f"the fixed point z* = 100 x of {shown}", rtol=1e-8)
-    return "fixed_point finds z* = F(z*, x), also when F contracts slowly"
+    converges(lambda z, x: 0.99 * z + x, x, np.zeros_like(x),
+              f"F(z, x) = 0.99 z + x, x = {num(x)}", x / 0.01)
+    kind, got = run(lambda z, x: z + 1.0, x, np.zeros_like(x), "F(z, x) = z + 1")
+    if kind != "raised":
+        raise AssertionError(
+            "fixed_point on F(z, x) = z + 1, which has no fixed point, "
+            + (f"returned {num(np.asarray(got, dtype=float))}" if kind == "returned" else
+               "was still calling F after 20 000 iterations")
+            + ": it must give up with an error after 10 000 iterations")
+    return ("fixed_point finds z* = F(z*, x) from z0, also when F contracts slowly, "
+            "and gives up when there is none")
 
 
 @check
 def check_implicit_jacobian(implicit_jacobian: Any, seed: int) -> str:
     """dz*/dx by the implicit function theorem: (I - ∂F/∂z)⁻¹ ∂F/∂x at z*."""
-    W, x, F_np, F_ad = _fixed_point_problem(seed)
-    z0 = np.zeros_like(x)
+    x, _, F_ad, shown = _fixed_point_problem(seed)
+    z0 = np.zeros(2)
     z_star = ref_fixed_point(F_ad, x, z0)
     expected = ad.jacfwd(lambda t: ref_fixed_point(F_ad, t, z0))(x)
     F_z = trusted(lambda z, t: ad.jacfwd(lambda s: F_ad(s, t))(np.asarray(z, float)))
     F_x = trusted(lambda z, t: ad.jacfwd(lambda s: F_ad(z, s))(np.asarray(t, float)))
-    shown = f"F(z, x) = tanh(W z + x), x = {num(x)}"
     got = call_student(implicit_jacobian, F_z, F_x, z_star.copy(), x.copy(),
                        name="implicit_jacobian", task="implicit differentiation",
                        shown=shown)
-    assert_close(got, expected, f"dz*/dx for {shown} (shape: z × x)", rtol=1e-7,
+    assert_close(got, expected, f"dz*/dx for {shown} (shape: z × x, 2 × 4)", rtol=1e-7,
                  atol=1e-9)
     return "implicit_jacobian gives dz*/dx without unrolling the iteration"

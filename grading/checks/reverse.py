@@ -19,7 +19,7 @@ OPS = ("exp", "sin", "tanh", "sum")
 UNARY = ("exp", "sin", "tanh", "sum")
 # Pairs of argument shapes that broadcast, as a network meets them.
 _BROADCAST = (((3, 4), (3, 4)), ((3, 4), (4,)), ((4,), (3, 4)), ((3, 4), ()),
-              ((2, 1, 3), (4, 1)), ((3, 1), (1, 4)))
+              ((2, 1, 3), (4, 1)), ((3, 1), (1, 4)), ((2, 3, 4), (4,)))
 
 
 @check
@@ -27,7 +27,8 @@ def check_unbroadcast(unbroadcast: Any, seed: int) -> str:
     """`unbroadcast(g, shape)` must sum g down to `shape` (the adjoint of broadcasting)."""
     r = rng(seed)
     for big, small in (((3, 4), (4,)), ((3, 4), (3, 1)), ((2, 3, 4), (3, 1)),
-                       ((3, 4), ()), ((5,), (1,)), ((2, 3), (2, 3))):
+                       ((2, 3, 4), (4,)), ((2, 3, 4), (1, 4)), ((3, 4), ()),
+                       ((5,), (1,)), ((2, 3), (2, 3))):
         g = r.normal(size=big)
         expected = sum_to(g, small)
         got = call_student(unbroadcast, g.copy(), small, name="unbroadcast",
@@ -37,7 +38,10 @@ def check_unbroadcast(unbroadcast: Any, seed: int) -> str:
     return "unbroadcast sums gradients back to the argument's shape"
 
 
-def _arguments(r: np.random.Generator, name: str) -> tuple[Any, ...]:
+def _arguments(r: np.random.Generator, name: str, floats: bool) -> tuple[Any, ...]:
+    if floats:  # Python floats, as `x * 2.0` or `exp(1.0)` hand them to the rules
+        x = float(r.normal())
+        return (x,) if name in UNARY else (x, float(r.uniform(0.5, 2.0) * r.choice([-1, 1])))
     if name == "matmul":
         n, k, m = (int(v) for v in r.integers(2, 5, size=3))
         return r.normal(size=(n, k)), r.normal(size=(k, m))
@@ -60,14 +64,15 @@ def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
         if name not in rules:
             raise AssertionError(f"vjp_rules has no rule for {name!r}; expected keys "
                                  f"{', '.join(names)}")
-        for _ in range(2):
-            args = _arguments(r, name)
+        for floats in (False, False, name != "matmul"):
+            args = _arguments(r, name, floats)
             prim = RULES[name]
             z = prim.impl(*args)
-            g = r.normal(size=np.shape(z))
-            shapes = ", ".join(str(np.shape(a)) for a in args)
-            shown = f"arguments of shapes {shapes}"
-            got = call_student(rules[name], g, z, *[a.copy() for a in args],
+            g = float(r.normal()) if floats else r.normal(size=np.shape(z))
+            shown = (f"Python floats {', '.join(num(a) for a in args)}" if floats else
+                     f"arguments of shapes {', '.join(str(np.shape(a)) for a in args)}")
+            got = call_student(rules[name], g, z, *[np.copy(a) if not floats else a
+                                                    for a in args],
                                name=f"vjp_rules[{name!r}]", task=f"the VJP rule of {name}",
                                shown=shown)
             got = items(got, len(args), f"vjp_rules[{name!r}] on {shown}",
@@ -98,7 +103,8 @@ def _seed000_sum(m: Any, x: Any) -> Any:
 
 @check
 def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
-    """The adjoint of every node of seed 000's program must match the reference tape.
+    """The adjoint of every node of seed 000's program, and of one with constants
+    and an unused node, must match the reference tape.
 
     The student's tape must record the inputs first, then one node per operation
     in execution order, as the reference's Wengert list does.
@@ -106,7 +112,9 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
     m = namespace(ops, OPS, "check_tape_adjoints")
     r = rng(seed)
     cases = [("f(x) (seed 000's program)", problems.seed000_f, float(r.uniform(-1.0, 0.5))),
-             ("sum(f(x)) for a vector x", _seed000_sum, r.uniform(-1.0, 0.5, size=3))]
+             ("sum(f(x)) for a vector x", _seed000_sum, r.uniform(-1.0, 0.5, size=3)),
+             ("sin(x) (unused); e = exp(1.0); y = (2 - x) / 3 * e + 1 / (x*x + 1) - x / 2; "
+              "sum(y*y)", problems.with_constants, r.uniform(-1.0, 1.0, size=3))]
     for name, fn, x in cases:
         tape = ad.trace(lambda t, fn=fn: fn(anp, t), x)
         expected = tape.backward(1.0)

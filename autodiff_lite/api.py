@@ -46,8 +46,11 @@ def as_input(x: Any, what: str = "input", copy: bool = True) -> Any:
                 "autodiff_lite differentiates with respect to one array per argument: "
                 "pass them as separate arguments, f(w1, w2), with argnums=(0, 1)"
             ) from None
-        if arr.dtype.kind in "biuf":
+        if arr.dtype.kind in "iuf":
             return arr.astype(np.float64, copy=copy)
+        if arr.dtype.kind == "b":  # as for a bool: a mask is not a variable
+            raise TypeError(f"{what} is an array of bools; differentiate with respect "
+                            "to floats (a mask belongs in an argument not in argnums)")
         raise TypeError(f"{what} has dtype {arr.dtype}; autodiff_lite works with "
                         "float64 arrays")
     raise TypeError(f"{what} is a {type(x).__name__}; autodiff_lite differentiates "

@@ -119,6 +119,11 @@ def test_inputs_that_are_not_numbers() -> None:
         ad.grad(lambda x: x)("1.0")
     with pytest.raises(TypeError, match="bool"):
         ad.grad(lambda x: x)(True)
+    with pytest.raises(TypeError, match="array of bools.*not in argnums"):
+        ad.grad(lambda x: anp.sum(x))(np.array([True, False]))
+    mask = np.array([True, False])  # as a constant it is fine
+    assert ad.grad(lambda x, m: anp.sum(anp.where(m, x, 0.0)))(np.ones(2), mask).tolist() == [
+        1.0, 0.0]
 
 
 def test_domain_edges_follow_numpy() -> None:

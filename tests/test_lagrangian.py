@@ -401,6 +401,15 @@ def test_cyclic_errors() -> None:
         L.cyclic_adjoints(g, z + 0.1, x, output=0)
     with pytest.raises(ValueError, match="one equation per unknown"):
         L.cyclic_adjoints(lambda z, x: g(z, x)[:4], z, x, output=0)
+    z2 = z.reshape(-1, 1)  # a column: output needs two indices
+
+    def g2(z, x):
+        return anp.reshape(g(anp.reshape(z, (-1,)), x), (-1, 1))
+    with pytest.raises(ValueError, match=r"output=0 must index one entry of z, whose "
+                       r"shape is \(\d+, 1\): give 2 indices"):
+        L.cyclic_adjoints(g2, z2, x, output=0)
+    assert L.cyclic_adjoints(g2, z2, x, output=(3, 0)).gradient == pytest.approx(
+        L.cyclic_adjoints(g, z, x, output=3).gradient)
 
     def degenerate(z, x):  # z0 - z1 = 0 twice: ∂g/∂z is singular
         return anp.stack([z[0] - z[1], z[1] - z[0]]) * (x - x + 1.0)

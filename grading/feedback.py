@@ -33,7 +33,7 @@ class ShortTestTracebacks(Preprocessor):
         if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
             return cell, resources
         kept, hidden = [], False
-        for out in cell.outputs:
+        for out in _joined_streams(cell.outputs):
             if out.output_type == "stream":
                 if hidden:
                     continue  # printed while a hidden test ran
@@ -50,3 +50,18 @@ class ShortTestTracebacks(Preprocessor):
             kept.append(out)
         cell.outputs = kept
         return cell, resources
+
+
+def _joined_streams(outputs: list) -> list:
+    """Consecutive pieces of one stream as one output: the kernel sends a print in
+    pieces when its flush timer fires in the middle (`LEAK`, then ` (2.0, 5.0)`),
+    and the feedback shows each piece as a block of its own."""
+    joined: list = []
+    for out in outputs:
+        last = joined[-1] if joined else None
+        if (out.output_type == "stream" and last is not None
+                and last.output_type == "stream" and last.name == out.name):
+            last.text = str(last.text) + str(out.text)
+        else:
+            joined.append(out)
+    return joined

@@ -80,6 +80,21 @@ def test_feedback_drops_what_hidden_tests_printed_and_redacts_their_errors() -> 
     assert HIDDEN_MARK not in str(out)
 
 
+def test_feedback_joins_the_pieces_of_a_stream() -> None:
+    # A loaded kernel's flush timer can send one print in pieces: each piece got a
+    # block of its own in the feedback, and a marker cut in two would not be seen.
+    cell = nbformat.v4.new_code_cell("print(checks.check_jvp(jvp, ops, seed=8))")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t",
+                                 "points": 1}
+    half = len(HIDDEN_OUTPUT) // 2
+    pieces = ["LEAK", " (2.0, 5.0)\n", f"visible passed\n{HIDDEN_OUTPUT[:half]}",
+              f"{HIDDEN_OUTPUT[half:]}\nLEAK (1.5, 2.5)\n"]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=p) for p in pieces]
+    nb, _ = ShortTestTracebacks().preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
+    out = nb.cells[0].outputs
+    assert len(out) == 1 and out[0].text == f"LEAK (2.0, 5.0)\nvisible passed\n{HIDDEN_OUTPUT}\n"
+
+
 def test_hidden_checks_turn_any_exception_into_a_tagged_failure(
         capsys: pytest.CaptureFixture) -> None:
     class Leak(BaseException):

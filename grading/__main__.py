@@ -8,9 +8,10 @@ be graded (the summary says which and why).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .pipeline import NOT_GRADABLE, Course, PipelineError, format_summary
@@ -35,39 +36,50 @@ def _parser() -> argparse.ArgumentParser:
     q = with_assignments("release", "generate the student versions into release/")
     q.add_argument("--exchange", action="store_true",
                    help="also copy them into the exchange for students to fetch")
+    q.add_argument("--force", action="store_true",
+                   help="with --exchange: replace a release already in the exchange")
     with_assignments("collect", "collect submissions from the exchange into submitted/")
     q = with_assignments("autograde", "run and score the submissions in submitted/")
     q.add_argument("--student", help="only this student")
-    q.add_argument("--timeout", type=int, default=None,
+    q.add_argument("--timeout", type=_at_least_one("seconds"), default=None,
                    help="seconds per cell (default: Execute.timeout of the course config)")
-    q.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N",
+    q.add_argument("--jobs", "-j", type=_at_least_one("worker processes"), default=1,
+                   metavar="N",
                    help="grade N submissions at a time, in N worker processes (default: "
                         "1; about one per core: each runs a kernel)")
     q = with_assignments("feedback", "write feedback HTML into feedback/")
     q.add_argument("--student", help="only this student")
     text = "write all grades to a CSV file"
     q = sub.add_parser("export", help=text, description=text)
-    q.add_argument("--output", "-o", type=Path, default=Path("grades.csv"),
-                   help="the CSV file to write (default: grades.csv)")
+    q.add_argument("--output", "-o", type=Path, default=None,
+                   help="the CSV file to write (default: grades.csv in the course root, "
+                        "which git ignores: grades are personal data)")
     text = "print a table per assignment: scores and the submissions not gradable"
     sub.add_parser("summary", help=text, description=text)
     return p
 
 
-def _jobs(text: str) -> int:
-    """--jobs: a whole number of worker processes, at least 1."""
-    try:
-        jobs = int(text)
-    except ValueError:
-        jobs = 0
-    if jobs < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, "
-                                         f"at least 1, got {text!r}")
-    return jobs
+def _at_least_one(what: str) -> Callable[[str], int]:
+    """The type of --jobs and --timeout: a whole number of `what`, at least 1 (a
+    timeout of 0 would be read by nbclient as no limit at all)."""
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise argparse.ArgumentTypeError(f"expected a whole number of {what}, at "
+                                             f"least 1, got {text!r}")
+        return number
+    return parse
 
 
 def _say(message: str) -> None:
-    print(message, flush=True)
+    """Print progress; when the reader has gone (`... | head`), go on quietly."""
+    try:
+        print(message, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,26 +92,33 @@ def run(args: argparse.Namespace) -> int:
         for a in names:
             course.release(a)
             if args.exchange:
-                course.release_to_exchange(a)
+                course.release_to_exchange(a, force=args.force)
     elif args.command == "collect":
         for a in names:
             course.collect(a)
     elif args.command == "autograde":
         _say(f"autograding {', '.join(names)} in {course.root} "
              f"(at most {course.timeout} s per cell)")
+        seen = 0
         for a in names:
             outcomes = course.autograde(a, args.student, jobs=args.jobs)
+            seen += len(outcomes)
             if any(o.status == NOT_GRADABLE for o in outcomes):
                 status = 1
             if not outcomes:
                 _say(f"{a}: no submissions in {course.root / 'submitted'}")
+        if not seen:
+            raise PipelineError(f"nothing to autograde in {course.root / 'submitted'}: "
+                                "collect the submissions first (collect ASSIGNMENT) or "
+                                "copy each into submitted/<student>/<assignment>/")
         _say(format_summary([r for r in course.summary() if r["assignment"] in names]))
     elif args.command == "feedback":
         for a in names:
             course.feedback(a, args.student)
     elif args.command == "export":
-        n = course.export(args.output)
-        _say(f"wrote {n} rows to {args.output}")
+        output = args.output or course.root / "grades.csv"
+        n = course.export(output)
+        _say(f"wrote {n} rows to {output}")
     elif args.command == "summary":
         table = course.summary()
         _say(format_summary(table))

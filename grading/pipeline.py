@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -68,6 +69,8 @@ def load_config(course_root: Path, timeout: int | None = None) -> Config:
     config = PyFileConfigLoader(CONFIG_FILE, path=str(course_root)).load_config()
     config.CourseDirectory.root = str(course_root)
     if timeout is not None:
+        if timeout < 1:  # nbclient reads 0 and below as "no limit": a loop would hang
+            raise PipelineError(f"the timeout must be at least 1 second, got {timeout}")
         config.Execute.timeout = timeout
     configure(config)
     return config
@@ -138,19 +141,28 @@ class Course:
                                 f"{_tail(result.get('log', ''))}\n{result.get('error', '')}")
         self.progress(f"released {assignment} -> {self.root / 'release' / assignment}")
 
-    def release_to_exchange(self, assignment: str) -> None:
-        """Copy the generated release into the exchange, for students to fetch."""
+    def release_to_exchange(self, assignment: str, force: bool = False) -> None:
+        """Copy the generated release into the exchange, for students to fetch;
+        `force` replaces a release already there."""
+        self.api.config.ExchangeReleaseAssignment.force = force
         result = self.api.release_assignment(assignment)
         if not result["success"]:
             raise PipelineError(f"releasing {assignment} to the exchange failed:\n"
                                 f"{_tail(result.get('log', ''))}")
+        self.progress(f"released {assignment} to the exchange")
 
     def collect(self, assignment: str) -> None:
-        """Collect submissions from the exchange into submitted/."""
+        """Collect submissions from the exchange into submitted/, and say how many."""
+        self._check(assignment)
         result = self.api.collect(assignment)
         if not result["success"]:
             raise PipelineError(f"collecting {assignment} failed:\n"
                                 f"{_tail(result.get('log', ''))}")
+        if "No submissions" in result.get("log", ""):
+            self.progress(f"{assignment}: no submissions in the exchange to collect")
+        else:
+            self.progress(f"collected {assignment}: {len(self.submitted_students(assignment))} "
+                          f"submission(s) in {self.root / 'submitted'}")
 
     # --------------------------------------------------------------- autograde
     def autograde(self, assignment: str, student: str | None = None,
@@ -170,11 +182,16 @@ class Course:
         if not (self.root / "release" / assignment).is_dir():
             self.release(assignment)
         students = self.submitted_students(assignment)
+        misplaced = self._misplaced(assignment)
         if student is not None:
-            if student not in students:
+            if student not in students and student not in misplaced:
                 raise PipelineError(f"no submission of {assignment} by {student!r} in "
                                     f"{self.root / 'submitted'}")
-            students = [student]
+            students = [student] if student in students else []
+            misplaced = {student: misplaced[student]} if student in misplaced else {}
+        for sid, reason in misplaced.items():
+            self._record(Outcome(assignment, sid, NOT_GRADABLE, reason))
+            self.progress(f"{assignment} {sid}: {NOT_GRADABLE}: {reason}")
         if jobs == 1:
             results: Iterable[Outcome] = (self.grade_one(assignment, s) for s in students)
         else:
@@ -186,7 +203,23 @@ class Course:
             outcomes[outcome.student] = outcome
             self.progress(f"[{k}/{len(students)}] {assignment} {outcome.student}: "
                           f"{_describe(outcome)} ({outcome.seconds:.1f} s)")
-        return [outcomes[s] for s in students]  # in student order, however they finished
+        # in student order, however they finished
+        return [outcomes[s] for s in students] + [
+            Outcome(assignment, sid, NOT_GRADABLE, reason) for sid, reason in misplaced.items()]
+
+    def _misplaced(self, assignment: str) -> dict[str, str]:
+        """Students whose notebooks of `assignment` lie in submitted/<student>/ itself,
+        not in the submitted/<student>/<assignment>/ that nbgrader reads: the reason."""
+        submitted = self.root / "submitted"
+        names = {f"{n}.ipynb" for n in self.notebooks(assignment)}
+        found = {}
+        for folder in sorted(submitted.iterdir()) if submitted.is_dir() else []:
+            loose = sorted(names & {p.name for p in folder.glob("*.ipynb")})
+            if folder.is_dir() and loose and not (folder / assignment).is_dir():
+                found[folder.name] = (f"{', '.join(loose)} is in submitted/{folder.name}/ "
+                                      f"instead of submitted/{folder.name}/{assignment}/, "
+                                      "where nbgrader looks for it")
+        return found
 
     def grade_one(self, assignment: str, student: str) -> Outcome:
         """Autograde one submission and time it (recording the verdict is the caller's)."""
@@ -197,13 +230,51 @@ class Course:
 
     def _autograde_one(self, assignment: str, student: str) -> Outcome:
         problem = self._unreadable(assignment, student)
-        if problem:
-            return Outcome(assignment, student, NOT_GRADABLE, problem)
-        result = self.api.autograde(assignment, student, force=True, create=True)
-        if not result["success"]:
-            return Outcome(assignment, student, NOT_GRADABLE, _failure_reason(result))
-        score, max_score = self.autograded_score(assignment, student)
-        return Outcome(assignment, student, GRADED, "", score, max_score)
+        if not problem:
+            before = self._written_answers(assignment, student)
+            result = self.api.autograde(assignment, student, force=True, create=True)
+            if result["success"]:
+                self._keep_written_grades(assignment, student, before)
+                score, max_score = self.autograded_score(assignment, student)
+                return Outcome(assignment, student, GRADED, "", score, max_score)
+            problem = _failure_reason(result)
+        self._forget(assignment, student)
+        return Outcome(assignment, student, NOT_GRADABLE, problem)
+
+    def _written_answers(self, assignment: str, student: str) -> dict[tuple[str, str], str]:
+        """The manually graded answers of the last autograded copy, by (notebook, cell)."""
+        answers = {}
+        for path in (self.root / "autograded" / student / assignment).glob("*.ipynb"):
+            for cell in nbformat.read(path, as_version=4).cells:
+                meta = cell.metadata.get("nbgrader", {})
+                if meta.get("grade") and meta.get("solution"):
+                    answers[path.stem, meta["grade_id"]] = cell.source
+        return answers
+
+    def _keep_written_grades(self, assignment: str, student: str,
+                             before: dict[tuple[str, str], str]) -> None:
+        """nbgrader flags every manual grade for review when it autogrades again;
+        an answer that did not change keeps its grade as it was."""
+        after = self._written_answers(assignment, student)
+        with self.api.gradebook as gb:
+            for (notebook, cell), source in after.items():
+                if before.get((notebook, cell)) != source:
+                    continue
+                grade = gb.find_grade(cell, notebook, assignment, student)
+                if grade.manual_score is not None:
+                    grade.needs_manual_grade = False
+            gb.db.commit()
+
+    def _forget(self, assignment: str, student: str) -> None:
+        """A submission that cannot be graded has no grade: drop what an earlier
+        run left of this student's work (autograded copy, feedback, gradebook)."""
+        for area in ("autograded", "feedback"):
+            shutil.rmtree(self.root / area / student / assignment, ignore_errors=True)
+        with self.api.gradebook as gb:
+            try:
+                gb.remove_submission(assignment, student)
+            except MissingEntry:
+                pass
 
     def _unreadable(self, assignment: str, student: str) -> str:
         """Why a submission cannot be run, or "" if its notebooks look fine."""
@@ -235,6 +306,16 @@ class Course:
         students = [student] if student else [
             s for s in self.submitted_students(assignment)
             if statuses.get(_key(assignment, s), {}).get("status") == GRADED]
+        if student:
+            verdict = statuses.get(_key(assignment, student), {})
+            if verdict.get("status") == NOT_GRADABLE:
+                raise PipelineError(f"{student}'s submission of {assignment} is not "
+                                    f"gradable ({verdict.get('reason')}): there is no "
+                                    "feedback to write")
+            if not (self.root / "autograded" / student / assignment).is_dir():
+                raise PipelineError(f"{student}'s submission of {assignment} has not been "
+                                    f"autograded: run autograde first (no folder "
+                                    f"{self.root / 'autograded' / student / assignment})")
         for k, sid in enumerate(students, 1):
             result = self.api.generate_feedback(assignment, sid, force=True)
             if not result["success"]:
@@ -271,7 +352,7 @@ class Course:
                         graded[sub.student.id] = sub
                 except MissingEntry:  # not released yet: no such assignment in the db
                     graded = {}
-                students = sorted(set(graded) | {
+                students = sorted(set(graded) | set(self.submitted_students(assignment)) | {
                     k.split("/", 1)[1] for k in statuses if k.split("/", 1)[0] == assignment})
                 for sid in students:
                     status = statuses.get(_key(assignment, sid), {})

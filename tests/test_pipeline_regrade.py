@@ -1,0 +1,165 @@
+"""The pipeline over a course's life: grading again, resubmissions, mistakes.
+
+An instructor autogrades more than once (a late submission, a fixed check), grades
+written answers by hand in between, and gets submissions in the wrong place or
+none at all. These tests run ps1 in a temporary course root for each case.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grading.__main__ import main
+from grading.pipeline import GRADED, NOT_GRADABLE, Course
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
+import submissions as fx  # noqa: E402  (tests/fixtures/submissions.py)
+
+pytestmark = [pytest.mark.pipeline, pytest.mark.slow,
+              pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]
+
+PS1 = fx.ASSIGNMENT
+MALFORMED = Path(__file__).resolve().parent / "fixtures" / "malformed.ipynb"
+
+
+@pytest.fixture
+def course(tmp_path: Path) -> Course:
+    c = Course(fx.course_root(tmp_path / "course"))
+    c.release(PS1)
+    return c
+
+
+def written_answers(course: Course) -> list[str]:
+    """The grade ids of the answers graded by hand (markdown answer cells)."""
+    nb = nbformat.read(course.root / "source" / PS1 / f"{PS1}.ipynb", as_version=4)
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")
+            and c.metadata["nbgrader"].get("grade") and c.cell_type == "markdown"]
+
+
+def grade_by_hand(course: Course, student: str, scores: dict[str, float]) -> None:
+    """What the formgrader's save does: a manual score, no longer needing grading."""
+    with course.api.gradebook as gb:
+        for cell, score in scores.items():
+            grade = gb.find_grade(cell, PS1, PS1, student)
+            grade.manual_score, grade.needs_manual_grade = score, False
+        gb.db.commit()
+
+
+def row(course: Course, student: str) -> dict:
+    return next(r for r in course.rows() if r["student"] == student)
+
+
+def test_grading_again_keeps_the_grades_of_unchanged_written_answers(course: Course) -> None:
+    fx.submit(course.root, "alice", "source")
+    course.autograde(PS1)
+    answers = written_answers(course)
+    assert answers, "ps1 has written answers"
+    grade_by_hand(course, "alice", {cell: 4.0 for cell in answers})
+    graded = row(course, "alice")
+    assert graded["needs_manual_grade"] == "False" and graded["manual_score"] != ""
+
+    course.autograde(PS1)  # nbgrader alone flags every manual grade for review here
+    assert row(course, "alice") == graded
+
+    path = course.root / "submitted" / "alice" / PS1 / f"{PS1}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    changed = next(c for c in nb.cells
+                   if c.metadata.get("nbgrader", {}).get("grade_id") == answers[0])
+    changed.source += "\n\nOn second thought, also this."
+    nbformat.write(nb, path)
+    course.autograde(PS1)
+    again = row(course, "alice")
+    assert again["needs_manual_grade"] == "True" and again["manual_score"] == ""
+    with course.api.gradebook as gb:
+        flags = {cell: gb.find_grade(cell, PS1, PS1, "alice").needs_manual_grade
+                 for cell in answers}
+    assert flags[answers[0]] and not any(flags[c] for c in answers[1:])
+
+
+def test_an_ungradable_resubmission_leaves_no_old_grade_or_feedback(
+        course: Course, capsys: pytest.CaptureFixture) -> None:
+    fx.submit(course.root, "bob", "source")
+    course.autograde(PS1)
+    course.feedback(PS1)
+    feedback = course.root / "feedback" / "bob" / PS1
+    assert feedback.is_dir() and row(course, "bob")["status"] == GRADED
+
+    shutil.copy(MALFORMED, course.root / "submitted" / "bob" / PS1 / f"{PS1}.ipynb")
+    (outcome,) = course.autograde(PS1)
+    assert outcome.status == NOT_GRADABLE
+    assert not feedback.exists() and not (course.root / "autograded" / "bob" / PS1).exists()
+    with course.api.gradebook as gb:
+        assert not list(gb.assignment_submissions(PS1))
+    assert row(course, "bob")["autograded_score"] == ""
+    capsys.readouterr()
+    assert main(["--course-root", str(course.root), "feedback", PS1, "--student", "bob"]) == 1
+    assert "bob's submission of ps1_forward_mode is not gradable (" in capsys.readouterr().err
+
+
+def test_submissions_autograde_never_saw_are_reported(course: Course,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    fx.submit(course.root, "carol", "source")
+    course.autograde(PS1)
+    fx.submit(course.root, "gina", "source")  # arrives after the run
+    assert row(course, "gina") | {"reason": "never autograded"} == row(course, "gina")
+    assert row(course, "gina")["status"] == NOT_GRADABLE
+    capsys.readouterr()
+    assert main(["--course-root", str(course.root), "feedback", PS1, "--student", "gina"]) == 1
+    assert "has not been autograded: run autograde first" in capsys.readouterr().err
+
+    loose = course.root / "submitted" / "jack"  # no assignment folder
+    loose.mkdir()
+    shutil.copy(course.root / "source" / PS1 / f"{PS1}.ipynb", loose)
+    assert main(["--course-root", str(course.root), "autograde", PS1, "--student",
+                 "jack"]) == 1
+    assert f"is in submitted/jack/ instead of submitted/jack/{PS1}/" in capsys.readouterr().out
+    assert row(course, "jack")["status"] == NOT_GRADABLE
+
+
+def test_instructor_mistakes_get_clear_errors(course: Course,
+                                              capsys: pytest.CaptureFixture) -> None:
+    root = ["--course-root", str(course.root)]
+    assert main([*root, "autograde", PS1]) == 1  # nothing collected yet
+    assert "nothing to autograde" in capsys.readouterr().err
+    assert main([*root, "collect", "ps1_forward_mod"]) == 1  # misspelt
+    assert "no assignment 'ps1_forward_mod'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([*root, "autograde", PS1, "--timeout", "0"])  # 0 would mean no limit
+    assert exc.value.code == 2
+    assert "expected a whole number of seconds, at least 1, got '0'" in capsys.readouterr().err
+
+
+def test_release_to_the_exchange_again_with_force(course: Course,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    root = ["--course-root", str(course.root)]
+    assert main([*root, "release", PS1, "--exchange"]) == 0
+    assert main([*root, "release", PS1, "--exchange"]) == 1
+    assert "add --force to overwrite" in capsys.readouterr().err
+    assert main([*root, "release", PS1, "--exchange", "--force"]) == 0
+    assert main([*root, "collect", PS1]) == 0
+    assert f"{PS1}: no submissions in the exchange to collect" in capsys.readouterr().out
+
+
+def test_export_writes_into_the_course_root_by_default(course: Course) -> None:
+    fx.submit(course.root, "dave", "source")
+    course.autograde(PS1)
+    assert main(["--course-root", str(course.root), "export"]) == 0
+    assert "dave" in (course.root / "grades.csv").read_text()
+
+
+def test_output_piped_into_a_reader_that_stops(course: Course) -> None:
+    # `python -m grading summary | head -1`: the reader is gone before the output ends
+    proc = subprocess.Popen([sys.executable, "-m", "grading", "--course-root",
+                             str(course.root), "summary"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parent.parent)
+    proc.stdout.close()  # type: ignore[union-attr]
+    _, err = proc.communicate(timeout=120)
+    assert b"BrokenPipeError" not in err and b"Traceback" not in err, err

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import os
 import signal
+import tempfile
 import time
 import warnings
 from collections import deque
@@ -59,11 +61,13 @@ def _worker_config(course: Course) -> Config:
     return config
 
 
-def _work(config: Config, root: str, filters: list, conn: Connection) -> None:
+def _work(config: Config, root: str, filters: list, scratch: str, conn: Connection) -> None:
     """A worker process: grade the submissions the parent sends, one at a time,
     until it sends None. `filters` are the parent's warning filters (the same
-    warnings are shown)."""
+    warnings are shown); temporary files (kernel sockets and connection files) go
+    into `scratch`, which the parent removes even if a submission kills this one."""
     warnings.filters[:] = filters
+    os.environ["TMPDIR"] = tempfile.tempdir = scratch  # the kernels inherit it
     course = Course(root, config=config)
     conn.send(READY)
     task: Task | None
@@ -92,6 +96,7 @@ def grade_in_workers(course: Course, assignment: str, students: list[str],
     yield each verdict as it arrives (recording them is the caller's)."""
     context = multiprocessing.get_context("spawn")
     config = _worker_config(course)
+    scratch = tempfile.TemporaryDirectory(prefix="grading-workers-")
     todo = deque(students)
     workers: dict[Connection, BaseProcess] = {}
     grading: dict[Connection, tuple[str, float]] = {}  # student, when it was sent
@@ -100,7 +105,8 @@ def grade_in_workers(course: Course, assignment: str, students: list[str],
     def start() -> None:
         here, there = context.Pipe()
         process = context.Process(target=_work, name="autograde-worker", daemon=True,
-                                  args=(config, str(course.root), warnings.filters, there))
+                                  args=(config, str(course.root), warnings.filters,
+                                        scratch.name, there))
         process.start()
         there.close()  # so that the worker's death reads as end of file here
         workers[here] = process
@@ -167,3 +173,4 @@ def grade_in_workers(course: Course, assignment: str, students: list[str],
                 process.terminate()
                 process.join()
             conn.close()
+        scratch.cleanup()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[int, tuple[Course, li
         if jobs > 1:
             fx.submit(root, KILLER, "kills_grader")
         course = Course(root)
-        done[jobs] = course, course.autograde(PS1, jobs=jobs)
+        scratch = tmp / f"tmp{jobs}"  # the temporary files of this run, and only them
+        scratch.mkdir()
+        system_tmp, tempfile.tempdir = tempfile.tempdir, str(scratch)
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("TMPDIR", str(scratch))  # for the workers too
+            try:
+                done[jobs] = course, course.autograde(PS1, jobs=jobs)
+            finally:
+                tempfile.tempdir = system_tmp
     return done
 
 
@@ -106,6 +115,8 @@ def test_a_submission_that_kills_its_worker_is_not_gradable(runs: dict) -> None:
     assert [o.student for o in outcomes] == sorted([*CLASS, KILLER])  # nobody lost
     row = next(r for r in course.rows() if r["student"] == KILLER)
     assert row["autograded_score"] == ""  # never a 0
+    # the killed worker could not remove its kernel sockets; the parent did
+    assert not list((course.root.parent / "tmp2").iterdir())
 
 
 @pytest.mark.parametrize("jobs", ["0", "-2", "two", "1.5", ""])

@@ -416,9 +416,10 @@ def cyclic_adjoints(g: Callable[[Any, Any], Any], z: Any, x: Any,
     A = -Gz.T
     b = np.zeros(m)
     index = (output,) if isinstance(output, (int, np.integer)) else tuple(output)
-    if len(index) != max(1, np.ndim(z)):
+    needed = max(1, np.ndim(z))  # a scalar z: output=0
+    if len(index) != needed:
         raise ValueError(f"output={output!r} must index one entry of z, whose shape is "
-                         f"{np.shape(z)}: give {np.ndim(z)} indices")
+                         f"{np.shape(z)}: give {needed} {'index' if needed == 1 else 'indices'}")
     b[np.ravel_multi_index(index, np.shape(z)) if np.shape(z) else 0] = -1.0
     lam = solve(A, b, method="general")
     lam_shaped = lam.reshape(np.shape(z)) if np.shape(z) else float(lam[0])

@@ -78,6 +78,9 @@ def _index(index: Any) -> str:
     return str(index) if np.ndim(index) == 0 else f"const{np.shape(index)}"
 
 
+_SHOWN_PARAMETERS = ("axis", "keepdims", "axes", "shape")
+
+
 def node_name(k: int, n_inputs: int, mark: str = "") -> str:
     """Name of node k: v_{k-n+1}, so inputs are v_{1-n}..v_0; `mark` is ̇ or ̄."""
     return "v" + mark + str(k - n_inputs + 1).translate(_SUBSCRIPT)
@@ -108,9 +111,10 @@ def _expression(tape: Tape, k: int) -> str:
     if prim.name == "getitem":
         return f"{terms[0]}[{_index(params['index'])}]"
     name = _FUNCTION.get(prim.name, prim.name)
-    # Parameters at their defaults (axis=None, keepdims=False) go unsaid.
+    # The parameters that say which entries a node combines, unless at their
+    # defaults (axis=None, keepdims=False); not functions or arrays (fixed_point's F).
     said = [f"{key}={value!r}" for key, value in params.items()
-            if value is not None and value is not False]
+            if key in _SHOWN_PARAMETERS and value is not None and value is not False]
     if len(terms) == 1 and not said:
         return f"{name} {terms[0]}" if not params else f"{name}({terms[0]})"
     return f"{name}({', '.join(terms + said)})"

@@ -130,9 +130,11 @@ class GuardedExecute(Execute):
 
     def create_kernel_manager(self) -> KernelManager:
         km = super().create_kernel_manager()
-        if zmq.has("ipc"):  # not on Windows: there the kernel keeps TCP ports
-            km.transport = "ipc"
-            km.ip = os.path.join(_sockets().name, f"kernel{next(_KERNELS)}")
+        path = os.path.join(_sockets().name, f"kernel{next(_KERNELS)}")
+        # Not on Windows, and not where $TMPDIR is too deep for a socket's path
+        # (each socket adds "-<n>" to it): there the kernel keeps TCP ports.
+        if zmq.has("ipc") and len(path) + 4 <= zmq.IPC_PATH_MAX_LEN:
+            km.transport, km.ip = "ipc", path
         return km
 
     async def _run_quietly(self, code: str, cell_index: int) -> None:

@@ -96,7 +96,7 @@ def grade_in_workers(course: Course, assignment: str, students: list[str],
     yield each verdict as it arrives (recording them is the caller's)."""
     context = multiprocessing.get_context("spawn")
     config = _worker_config(course)
-    scratch = tempfile.TemporaryDirectory(prefix="grading-workers-")
+    scratch = tempfile.TemporaryDirectory(prefix="gw-")  # short: sockets live inside
     todo = deque(students)
     workers: dict[Connection, BaseProcess] = {}
     grading: dict[Connection, tuple[str, float]] = {}  # student, when it was sent

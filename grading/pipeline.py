@@ -238,7 +238,6 @@ class Course:
                 score, max_score = self.autograded_score(assignment, student)
                 return Outcome(assignment, student, GRADED, "", score, max_score)
             problem = _failure_reason(result)
-        self._forget(assignment, student)
         return Outcome(assignment, student, NOT_GRADABLE, problem)
 
     def _written_answers(self, assignment: str, student: str) -> dict[tuple[str, str], str]:
@@ -264,17 +263,6 @@ class Course:
                 if grade.manual_score is not None:
                     grade.needs_manual_grade = False
             gb.db.commit()
-
-    def _forget(self, assignment: str, student: str) -> None:
-        """A submission that cannot be graded has no grade: drop what an earlier
-        run left of this student's work (autograded copy, feedback, gradebook)."""
-        for area in ("autograded", "feedback"):
-            shutil.rmtree(self.root / area / student / assignment, ignore_errors=True)
-        with self.api.gradebook as gb:
-            try:
-                gb.remove_submission(assignment, student)
-            except MissingEntry:
-                pass
 
     def _unreadable(self, assignment: str, student: str) -> str:
         """Why a submission cannot be run, or "" if its notebooks look fine."""
@@ -332,6 +320,14 @@ class Course:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def _record(self, outcome: Outcome) -> None:
+        """Store a verdict. Every verdict comes here, so here a submission found not
+        gradable (a broken resubmission, say) loses the feedback of an earlier run,
+        which belonged to the notebook it replaced; its grades stay in the
+        gradebook (hand grades included, should the failure be the machine's), and
+        export, summary and feedback treat it as not gradable."""
+        if outcome.status == NOT_GRADABLE:
+            shutil.rmtree(self.root / "feedback" / outcome.student / outcome.assignment,
+                          ignore_errors=True)
         path = self.root / STATUS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         statuses = self.statuses()

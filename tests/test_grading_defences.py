@@ -183,6 +183,18 @@ def test_kernels_talk_over_unix_sockets_of_their_own(capfd: pytest.CaptureFixtur
     assert "without encryption" not in capfd.readouterr().err
 
 
+def test_kernels_fall_back_to_tcp_where_a_socket_path_would_be_too_long(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a deep $TMPDIR (macOS gives /var/folders/.../T/): zmq refuses long ipc paths
+    from grading import execute
+    deep = types.SimpleNamespace(name="/tmp/" + "d" * zmq.IPC_PATH_MAX_LEN)
+    monkeypatch.setattr(execute, "_sockets", lambda: deep)
+    ex = GuardedExecute()
+    ex.nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    assert ex.create_kernel_manager().transport == "tcp"
+
+
 async def _run_a_cell(km: Any) -> None:
     """Start `km`'s kernel (nbclient's managers are asynchronous), run a cell, stop it."""
     await km.start_kernel()

@@ -202,6 +202,10 @@ def test_implicit_gradients_are_relative_to_their_size(scale: float) -> None:
         return scale * fixed_point(lambda z, x: 0.9 * z + x, x, 0.0)
     assert ad.grad(f)(1.0) == pytest.approx(10.0 * scale, rel=1e-9)
     assert ad.derivative(f)(1.0) == pytest.approx(10.0 * scale, rel=1e-9)
+    # a small tangent into the solve (derivative's is 1, scaled only afterwards)
+    tangent = ad.jvp(lambda x: fixed_point(lambda z, x: 0.9 * z + x, x, 0.0), (1.0,),
+                     (scale,))[1]
+    assert tangent == pytest.approx(10.0 * scale, rel=1e-9)
     A = np.array([[0.5, 0.4], [0.0, 0.5]])
     u = scale * np.array([1.0, 0.0])
     g = ad.grad(lambda x: anp.sum(u * fixed_point(lambda z, x: A @ z + x, x, np.zeros(2))))(

@@ -83,10 +83,11 @@ def test_grading_again_keeps_the_grades_of_unchanged_written_answers(course: Cou
     assert flags[answers[0]] and not any(flags[c] for c in answers[1:])
 
 
-def test_an_ungradable_resubmission_leaves_no_old_grade_or_feedback(
+def test_an_ungradable_resubmission_shows_no_old_grade_or_feedback(
         course: Course, capsys: pytest.CaptureFixture) -> None:
     fx.submit(course.root, "bob", "source")
     course.autograde(PS1)
+    grade_by_hand(course, "bob", {cell: 4.0 for cell in written_answers(course)})
     course.feedback(PS1)
     feedback = course.root / "feedback" / "bob" / PS1
     assert feedback.is_dir() and row(course, "bob")["status"] == GRADED
@@ -94,13 +95,27 @@ def test_an_ungradable_resubmission_leaves_no_old_grade_or_feedback(
     shutil.copy(MALFORMED, course.root / "submitted" / "bob" / PS1 / f"{PS1}.ipynb")
     (outcome,) = course.autograde(PS1)
     assert outcome.status == NOT_GRADABLE
-    assert not feedback.exists() and not (course.root / "autograded" / "bob" / PS1).exists()
-    with course.api.gradebook as gb:
-        assert not list(gb.assignment_submissions(PS1))
-    assert row(course, "bob")["autograded_score"] == ""
+    assert not feedback.exists()  # it was the old notebook's
+    assert row(course, "bob")["autograded_score"] == row(course, "bob")["manual_score"] == ""
     capsys.readouterr()
     assert main(["--course-root", str(course.root), "feedback", PS1, "--student", "bob"]) == 1
     assert "bob's submission of ps1_forward_mode is not gradable (" in capsys.readouterr().err
+    with course.api.gradebook as gb:  # the hand grades are kept, should the failure be
+        kept = [gb.find_grade(cell, PS1, PS1, "bob").manual_score  # the machine's
+                for cell in written_answers(course)]
+    assert kept and all(score == 4.0 for score in kept)
+
+
+def test_a_misplaced_resubmission_also_withdraws_the_old_feedback(course: Course) -> None:
+    fx.submit(course.root, "erin", "source")
+    course.autograde(PS1)
+    course.feedback(PS1)
+    folder = course.root / "submitted" / "erin"
+    shutil.move(folder / PS1 / f"{PS1}.ipynb", folder / f"{PS1}.ipynb")
+    shutil.rmtree(folder / PS1)
+    course.autograde(PS1)
+    assert row(course, "erin")["status"] == NOT_GRADABLE
+    assert not (course.root / "feedback" / "erin" / PS1).exists()
 
 
 def test_submissions_autograde_never_saw_are_reported(course: Course,

@@ -313,6 +313,9 @@ def test_trace_rows_show_indices_parameters_and_shapes():
     assert rows["v₄"] == ("sum(v₃, axis=0, keepdims=True)", "[[1.000, 1.000]]")
     full = ad.trace(lambda x: anp.sum(x), np.ones(2))  # defaults go unsaid
     assert viz.primal_trace(full).rows[1][1] == "sum(v₀)"
+    # and functions, arrays and tolerances are not parameters to show
+    implicit = ad.trace(lambda x: ad.fixed_point(lambda z, x: 0.5 * z + x, x, 0.0), 1.0)
+    assert viz.primal_trace(implicit).rows[1][1] == "fixed_point(v₀)"
 
 
 def test_negative_constants_are_parenthesised():

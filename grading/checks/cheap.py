@@ -30,12 +30,13 @@ def _vectors(r: np.random.Generator) -> list[tuple[str, np.ndarray]]:
 
 
 def _overflowing(r: np.random.Generator) -> np.ndarray:
-    """Entries of about 10^(330/n): their product overflows to inf, yet every
-    product of all the entries but one stays below 10^290, and so does every
-    prefix and suffix product. Dividing the product fails there; prefix times
-    suffix never forms it."""
+    """n entries of about 10^(320/n) whose product is 10^320, which overflows to
+    inf, while every product of all the entries but one (each gradient entry, each
+    prefix and suffix product) stays below 10^280. Dividing the product fails
+    there; prefix times suffix never forms it."""
     n = int(r.integers(3, 7))
-    exponents = 330.0 / n + r.uniform(-5.0, 5.0, size=n)
+    spread = r.uniform(-5.0, 5.0, size=n)
+    exponents = 320.0 / n + spread - spread.mean()  # they add up to 320 exactly
     return 10.0 ** exponents * r.choice([-1.0, 1.0], size=n)
 
 

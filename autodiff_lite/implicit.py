@@ -126,9 +126,10 @@ def _check_invertible(F: Callable, z: Any, xs: tuple, packed: bool) -> None:
     if s[-1] <= m * np.finfo(float).eps * s[0]:
         raise ImplicitFunctionError(
             f"∂g/∂z = I - ∂F/∂z is singular at the fixed point (smallest singular value "
-            f"{s[-1]:.3g}): the implicit function theorem does not apply, so z* is not "
-            "a differentiable function of x there (a repeated root, or a continuum of "
-            "fixed points)")
+            f"{s[-1]:.3g}): the implicit function theorem does not apply, so it cannot "
+            "give dz*/dx there (z* may not be differentiable, as at a repeated root or "
+            "on a continuum of fixed points, or may be without this linear system "
+            "deciding its derivative)")
 
 
 def _solve_tangent(F: Callable, z: Any, xs: tuple, packed: bool, r: Any,

@@ -64,16 +64,17 @@ def checkpoint(fun: Function) -> Function:
 
     @functools.wraps(fun)
     def checkpointed(*args: Any, **kwargs: Any) -> Any:
-        keys = [k for k, a in (*enumerate(args), *kwargs.items())
-                if isinstance(a, TracerBase)]
-        for k, a in (*enumerate(args), *kwargs.items()):
+        named = [*enumerate(args), *kwargs.items()]  # (position or keyword, value)
+        for k, a in named:
             if isinstance(a, (tuple, list)) and any(isinstance(v, TracerBase) for v in a):
                 raise TypeError(
                     f"checkpoint({getattr(fun, '__name__', 'f')}): argument {k!r} is a "
                     f"{type(a).__name__} holding traced values; pass them as separate "
                     "arguments, checkpoint(f)(w, b) rather than checkpoint(f)((w, b))")
-        if not keys:  # nothing is differentiated: nothing to save (closures refused)
+        traced = [(k, a) for k, a in named if isinstance(a, TracerBase)]
+        if not traced:  # nothing is differentiated: nothing to save (closures refused)
             return _impl(*args, fun=functools.partial(fun, **kwargs))
+        keys = [k for k, _ in traced]
 
         def with_traced(*traced: Any) -> Any:
             pos, kw = list(args), dict(kwargs)
@@ -84,8 +85,7 @@ def checkpoint(fun: Function) -> Function:
                     kw[k] = v
             return fun(*pos, **kw)
 
-        traced = [args[k] if isinstance(k, int) else kwargs[k] for k in keys]
-        return bind(CHECKPOINT, *traced, fun=with_traced)
+        return bind(CHECKPOINT, *(a for _, a in traced), fun=with_traced)
 
     return checkpointed
 

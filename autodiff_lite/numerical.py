@@ -90,8 +90,8 @@ def _inner(a: Any, b: Any) -> float:
     return float(np.sum(np.asarray(a) * np.asarray(b)))
 
 
-def _random_like(x: Any, rng: np.random.Generator) -> Any:
-    r = rng.standard_normal(np.shape(x))
+def _random_like(x: Any, rng: np.random.Generator, scale: Any = 1.0) -> Any:
+    r = rng.standard_normal(np.shape(x)) * scale
     return float(r) if np.ndim(x) == 0 else r
 
 
@@ -99,8 +99,7 @@ def _direction(x: Any, rng: np.random.Generator) -> Any:
     """A random direction whose entry i is scaled by max(1, |x_i|): the step then
     suits every entry, when arguments (or entries) differ in size by orders of
     magnitude (a weight of 0.01 beside a pixel of 200)."""
-    v = rng.standard_normal(np.shape(x)) * np.maximum(1.0, np.abs(x))
-    return float(v) if np.ndim(x) == 0 else v
+    return _random_like(x, rng, np.maximum(1.0, np.abs(x)))
 
 
 def _compare(what: str, numeric: Any, auto: Any, atol: float, rtol: float) -> None:

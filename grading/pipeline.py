@@ -189,9 +189,11 @@ class Course:
                                     f"{self.root / 'submitted'}")
             students = [student] if student in students else []
             misplaced = {student: misplaced[student]} if student in misplaced else {}
-        for sid, reason in misplaced.items():
-            self._record(Outcome(assignment, sid, NOT_GRADABLE, reason))
-            self.progress(f"{assignment} {sid}: {NOT_GRADABLE}: {reason}")
+        unrun = [Outcome(assignment, sid, NOT_GRADABLE, reason)
+                 for sid, reason in misplaced.items()]
+        for outcome in unrun:
+            self._record(outcome)
+            self.progress(f"{assignment} {outcome.student}: {NOT_GRADABLE}: {outcome.reason}")
         if jobs == 1:
             results: Iterable[Outcome] = (self.grade_one(assignment, s) for s in students)
         else:
@@ -204,8 +206,7 @@ class Course:
             self.progress(f"[{k}/{len(students)}] {assignment} {outcome.student}: "
                           f"{_describe(outcome)} ({outcome.seconds:.1f} s)")
         # in student order, however they finished
-        return [outcomes[s] for s in students] + [
-            Outcome(assignment, sid, NOT_GRADABLE, reason) for sid, reason in misplaced.items()]
+        return [outcomes[s] for s in students] + unrun
 
     def _misplaced(self, assignment: str) -> dict[str, str]:
         """Students whose notebooks of `assignment` lie in submitted/<student>/ itself,
@@ -253,7 +254,10 @@ class Course:
     def _keep_written_grades(self, assignment: str, student: str,
                              before: dict[tuple[str, str], str]) -> None:
         """nbgrader flags every manual grade for review when it autogrades again;
-        an answer that did not change keeps its grade as it was."""
+        an answer that did not change keeps its grade as it was (a first grading
+        has nothing to keep: no gradebook session then)."""
+        if not before:
+            return
         after = self._written_answers(assignment, student)
         with self.api.gradebook as gb:
             for (notebook, cell), source in after.items():

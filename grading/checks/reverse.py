@@ -64,9 +64,9 @@ def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
         if name not in rules:
             raise AssertionError(f"vjp_rules has no rule for {name!r}; expected keys "
                                  f"{', '.join(names)}")
+        prim = RULES[name]
         for floats in (False, False, name != "matmul"):
             args = _arguments(r, name, floats)
-            prim = RULES[name]
             z = prim.impl(*args)
             g = float(r.normal()) if floats else r.normal(size=np.shape(z))
             shown = (f"Python floats {', '.join(num(a) for a in args)}" if floats else

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .core import TracerBase, shape
+from .core import TracerBase, escaped, shape
 from .forward import Dual, ForwardTrace
 from .reverse import Tape
 from .rules import reshape, stack
@@ -125,9 +125,14 @@ def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
             raise ValueError(f"jvp: tangent {i} has shape {shape(t)} but primal {i} "
                              f"has shape {shape(p)}; they must match")
         duals.append(Dual(p, t, trace))
-    out = _checked_output(f(*duals), "jvp")
+    try:
+        out = _checked_output(f(*duals), "jvp")
+    finally:
+        trace.done = True
     if type(out) is Dual and out._trace is trace:
         return out.primal, out.tangent
+    if isinstance(out, TracerBase) and out._trace.done:
+        raise escaped()  # a dual number kept from an earlier call
     return out, np.zeros(shape(out)) if shape(out) else 0.0
 
 

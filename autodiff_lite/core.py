@@ -68,13 +68,19 @@ NO_PARAMS: dict = {}
 
 
 class Trace:
-    """Base of the forward and reverse transformations; `level` orders nesting."""
+    """Base of the forward and reverse transformations; `level` orders nesting.
 
-    __slots__ = ("level",)
+    `done` is set when the transformation's call has returned: a tracer kept
+    from it (in a global, a cache, a closure) must not be used again, since it
+    would carry a derivative that belongs to a finished call.
+    """
+
+    __slots__ = ("level", "done")
     _levels = itertools.count(1)
 
     def __init__(self) -> None:
         self.level = next(Trace._levels)
+        self.done = False
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
         raise NotImplementedError
@@ -84,6 +90,15 @@ class TracerBase:
     """Marker base of every tracer; `_trace` is the transformation it belongs to."""
 
     __slots__ = ("_trace",)
+
+
+def escaped() -> TypeError:
+    """The error for a tracer used after its transformation's call returned."""
+    return TypeError(
+        "a traced value was used after the grad, jvp, vjp or trace call that made it "
+        "had returned (kept in a list, a global or a closure?). Traced values mean "
+        "something only while their function is being differentiated: keep a plain "
+        "value instead, ad.primal(x), or compute what you need inside the function")
 
 
 def bind(prim: Primitive, *args: Any, **params: Any) -> Any:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .core import Primitive, Trace, bind, shape
+from .core import Primitive, Trace, bind, escaped, shape
 from .rules import broadcast_to, unchanged
 from .tracer import Tracer, set_arithmetic, traced_operator
 
@@ -23,6 +23,8 @@ class ForwardTrace(Trace):
     __slots__ = ()
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        if self.done:
+            raise escaped()
         if len(args) == 1 and prim.plain and not params:
             x = args[0]  # a function of one float (tanh, exp, ...): its rule, directly
             if type(x) is Dual and x._trace is self:

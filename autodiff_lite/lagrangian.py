@@ -49,8 +49,7 @@ import scipy.sparse.linalg as spla
 
 from .api import as_input, jacfwd, trace, vjp
 from .core import primal, shape
-from .reverse import Tape
-from .rules import sum_to
+from .reverse import Tape, unbroadcast
 
 #: Above this many scalar variables `system` returns a sparse matrix by default.
 DENSE_LIMIT = 1000
@@ -92,7 +91,7 @@ def _local_block(prim: Any, pos: int, args: tuple, z: Any,
     for col in range(m):
         ct = rule(_basis(m, col, zs), z, *args, **params)
         if shape(ct) != as_:
-            ct = sum_to(ct, as_)  # the argument was broadcast: collect its entries
+            ct = unbroadcast(ct, as_, prim, pos)  # the argument was broadcast
         block[:, col] = np.ravel(primal(ct))
     return block
 

@@ -23,8 +23,8 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from .core import NO_PARAMS, Primitive, Trace, TracerBase, bind, shape, zeros_like
-from .rules import sum_to, unchanged
+from .core import NO_PARAMS, Primitive, Trace, TracerBase, bind, escaped, shape, zeros_like
+from .rules import broadcasts, sum_to, unchanged
 from .tracer import Tracer, set_arithmetic, traced_operator
 
 
@@ -72,12 +72,11 @@ class Tape(Trace):
     """
 
     __slots__ = ("ops", "args", "parents", "values", "params", "inputs", "output",
-                 "output_value", "lean", "done")
+                 "output_value", "lean")
 
     def __init__(self, lean: bool = False) -> None:
         super().__init__()
         self.lean = lean
-        self.done = False  # set when f has returned: nothing may be recorded after
         self.ops: list[Primitive | None] = []
         self.args: list[tuple] = []
         self.parents: list[tuple[int, ...]] = []
@@ -147,7 +146,7 @@ class Tape(Trace):
         None where a lean tape drops the output) and return its box. Every node
         comes here, the float short cuts' too, so here a finished tape refuses."""
         if self.done:
-            raise _escaped()
+            raise escaped()
         index = len(self.values)
         self.ops.append(prim)
         self.args.append(vals)
@@ -161,7 +160,7 @@ class Tape(Trace):
         recording is over."""
         self.done = True
         if type(out) is Box and out._trace is not self and out._trace.done:
-            raise _escaped()
+            raise escaped()
         if type(out) is Box and out._trace is self:
             self.output, self.output_value = out.index, out.primal
         else:  # does not depend on the inputs at all
@@ -254,18 +253,25 @@ class Tape(Trace):
                 # .shape of arrays, NumPy scalars, tracers and stand-ins; floats have none
                 if type(ct) is not float or type(a) is not float:
                     if getattr(ct, "shape", ()) != getattr(a, "shape", ()):
-                        ct = sum_to(ct, shape(a))  # undo broadcasting
+                        ct = unbroadcast(ct, shape(a), prim, pos)
                 cur = adj[j]
                 adj[j] = ct if cur is None else cur + ct
         return adj
 
 
-def _escaped() -> TypeError:
-    return TypeError(
-        "a traced value was used after the grad, vjp or trace call that made it had "
-        "returned (kept in a list, a global or a closure?). Traced values mean something "
-        "only while their function is being differentiated: keep a plain value instead, "
-        "ad.primal(x), or compute what you need inside the function")
+def unbroadcast(ct: Any, shape_: tuple[int, ...], prim: Primitive, pos: int) -> Any:
+    """The cotangent `ct` that `prim`'s VJP rule returned for argument `pos`,
+    summed down to the argument's shape `shape_` (the argument was broadcast).
+
+    A cotangent of a shape the argument does not broadcast to is a wrong rule
+    (a transpose, a missing broadcast): named here, where the rule is known.
+    """
+    if not broadcasts(shape_, shape(ct)):
+        raise ValueError(
+            f"the VJP rule of {prim.name} returned a cotangent of shape {shape(ct)} for "
+            f"its argument {pos}, of shape {shape_}: a VJP rule must return the "
+            "argument's shape (or a shape the argument was broadcast to)")
+    return sum_to(ct, shape_)
 
 
 class _Shape:
@@ -327,7 +333,10 @@ def _unread(prim: Primitive, active: tuple[bool, ...]) -> tuple[bool, tuple[int,
             return False, ()  # not a plain function of (g, z, *args): keep everything
         loaded = set(code.co_cellvars)  # read by a function nested in the rule
         for ins in dis.get_instructions(code):
-            if ins.opname.startswith("LOAD_FAST"):
+            # Newer Pythons fuse two locals into one instruction (LOAD_FAST_LOAD_FAST,
+            # and STORE_FAST_LOAD_FAST since 3.13): count both names as read (a
+            # stored one too, which only keeps more than needed).
+            if "LOAD_FAST" in ins.opname:
                 loaded.update(ins.argval if isinstance(ins.argval, tuple) else (ins.argval,))
         names = code.co_varnames[1:nargs + 2]
         read = [r or name in loaded for r, name in zip(read, names)]

@@ -114,9 +114,23 @@ def _prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return out if np.ndim(out) else float(out)
 
 
+def broadcasts(small: tuple[int, ...], big: tuple[int, ...]) -> bool:
+    """Whether NumPy broadcasts an array of shape `small` to shape `big`."""
+    lead = len(big) - len(small)
+    return lead >= 0 and all(n == 1 or n == m for n, m in zip(small, big[lead:]))
+
+
 def _sum_to(x: Any, shape: tuple[int, ...]) -> Any:
-    """Sum `x` down to `shape`, undoing NumPy broadcasting (the 'unbroadcast')."""
+    """Sum `x` down to `shape`, undoing NumPy broadcasting (the 'unbroadcast').
+
+    Only a shape that `shape` broadcasts to can be undone: anything else (a
+    transposed or scalar cotangent from a wrong VJP rule) is refused rather than
+    reshaped into numbers in the wrong places.
+    """
     xs = np.shape(x)
+    if not broadcasts(shape, xs):
+        raise ValueError(f"cannot sum an array of shape {xs} down to shape {shape}: "
+                         f"{shape} does not broadcast to {xs}")
     lead = len(xs) - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and xs[lead + i] != 1)

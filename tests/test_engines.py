@@ -170,6 +170,22 @@ def test_max_and_min_match_numpy_and_split_ties_evenly(axis, keepdims) -> None:
                                   [[0.0, 0.0], [0.0, 2.0]])
 
 
+def test_max_and_min_of_infinities_are_numpys() -> None:
+    # -inf masks entries out of a maximum; inf - inf and -inf * 0 must not leak nan
+    inf = np.inf
+    for x in ([1.0, inf], [-inf, 0.0], [inf, 0.0], [-inf, -inf], [[0.0, -inf], [inf, 2.0]]):
+        x = np.array(x)
+        for ours, theirs in ((anp.max, np.max), (anp.min, np.min)):
+            for axis in (None, -1):
+                with np.errstate(all="raise"):
+                    np.testing.assert_array_equal(ours(x, axis), theirs(x, axis=axis))
+    mask = np.array([True, False, True])
+    value, slope = ad.value_and_grad(
+        lambda v: anp.max(anp.where(mask, v, -inf)))(np.array([1.0, 5.0, 3.0]))
+    assert value == 3.0
+    np.testing.assert_array_equal(slope, [0.0, 0.0, 1.0])
+
+
 def test_maximum_and_minimum_of_floats_are_numpys_as_floats() -> None:
     nan = float("nan")
     pairs = [(-0.0, 0.0), (0.0, -0.0), (nan, 1.0), (1.0, nan), (1.0, 1.0), (2.0, 1.0),

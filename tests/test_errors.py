@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -166,7 +167,48 @@ def test_a_traced_value_kept_after_its_grad_returned_is_refused() -> None:
         return 2.0 * x
     assert ad.grad(f)(1.0) == 2.0
     for g in (lambda y: y * kept[0], lambda y: kept[0] * 2.0, lambda y: anp.sin(kept[0]) + y):
-        with pytest.raises(TypeError, match="used after the grad, vjp or trace call"):
+        with pytest.raises(TypeError, match="used after the grad, jvp, vjp or trace call"):
             ad.grad(g)(2.0)
     # a value of an enclosing transformation that is still running is fine
     assert ad.grad(lambda w: ad.grad(lambda y: y * w)(2.0) * w)(3.0) == 6.0
+
+
+def test_a_dual_number_kept_after_its_jvp_returned_is_refused() -> None:
+    cache = {}
+
+    def f(x):
+        if "c" not in cache:
+            cache["c"] = anp.sin(x)  # a learner's memo: right only for the first x
+        return cache["c"] * x
+    assert ad.derivative(f)(1.0) == pytest.approx(np.sin(1.0) + np.cos(1.0))
+    uses = (lambda: ad.derivative(f)(2.0),                         # mixed with a new dual
+            lambda: ad.derivative(lambda y: cache["c"] * 2.0)(3.0),  # returned alone
+            lambda: ad.grad(lambda y: y * cache["c"])(3.0),          # inside reverse mode
+            lambda: ad.jvp(lambda y: anp.tanh(cache["c"]) + y, (1.0,), (1.0,)))
+    for use in uses:
+        with pytest.raises(TypeError, match="used after the grad, jvp, vjp or trace call"):
+            use()
+    # a dual number written by hand belongs to no call, and an outer jvp still running is fine
+    assert (ad.Dual(2.0, 1.0) * 3.0).tangent == 3.0
+    assert ad.derivative(lambda w: ad.derivative(lambda y: y * w)(2.0) * w)(3.0) == 6.0
+
+
+@pytest.mark.parametrize("wrong_vjp, shape_", [
+    (lambda g, z, x: 2.0 * anp.transpose(g), "(3, 2)"),  # as many numbers, wrong places
+    (lambda g, z, x: anp.sum(g), "()"),                    # forgot to broadcast back
+])
+def test_a_vjp_rule_of_the_wrong_shape_is_named(wrong_vjp, shape_) -> None:
+    double = ad.Primitive("double", lambda x: 2.0 * x, (lambda t, z, x: 2.0 * t,), (wrong_vjp,))
+    weights = np.arange(6.0).reshape(2, 3)
+
+    def f(w):
+        return anp.sum(ad.core.bind(double, w) * weights)
+    message = (rf"VJP rule of double returned a cotangent of shape {re.escape(shape_)} "
+               r"for its argument 0, of shape \(2, 3\)")
+    for run in (lambda: ad.grad(f)(np.ones((2, 3))),
+                lambda: ad.lagrangian.adjoints(f, np.ones((2, 3)))):
+        with pytest.raises(ValueError, match=message):
+            run()
+    # undoing broadcasting itself refuses shapes that do not broadcast
+    with pytest.raises(ValueError, match=r"\(2, 3\) does not broadcast to \(3, 2\)"):
+        ad.numpy.sum_to(np.ones((3, 2)), (2, 3))

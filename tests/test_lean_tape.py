@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dis
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,21 @@ def test_what_a_rule_reads_is_read_off_its_code() -> None:
     assert _unread(ad.RULES["tanh"], (True,)) == (False, (0,))  # g·(1 - z²)
     assert _unread(ad.RULES["exp"], (True,)) == (False, (0,))  # g·z: the output
     assert _unread(ad.RULES["add"], (True, True)) == (True, (0, 1))
+
+
+def test_a_load_fused_with_a_store_counts_as_a_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python 3.13 compiles `t = g * 2.0; return y * t` with STORE_FAST_LOAD_FAST
+    # (store t, load y); as 3.11 does not, the instructions are played here.
+    def rule(g: Any, z: Any, x: Any, y: Any) -> Any:
+        t = g * 2.0
+        return y * t
+
+    fused = [SimpleNamespace(opname="LOAD_FAST", argval="g"),
+             SimpleNamespace(opname="STORE_FAST_LOAD_FAST", argval=("t", "y")),
+             SimpleNamespace(opname="LOAD_FAST", argval="t")]
+    monkeypatch.setattr(dis, "get_instructions", lambda code: iter(fused))
+    prim = Primitive("test_fused", lambda x, y: x * y, (None, None), (rule, None))
+    assert _unread(prim, (True, False)) == (True, (0,))  # y is read, x is not
 
 
 def test_rules_that_hide_what_they_read_keep_everything() -> None:

@@ -40,22 +40,32 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return sum(x, axis, keepdims) / float(count)
 
 
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """The largest entry along `axis`. Its derivative is split evenly among the
-    entries that tie for the maximum (as in JAX): written as
-    max + Σ (x - max)·[x is a maximum] / (number of maxima), with the maximum and
-    its places held constant, so the value is exact and the slope is the average."""
+def _extreme(pick: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """`pick` (np.max or np.min) along `axis`, its derivative split evenly among
+    the entries that tie for it (as in JAX): written as
+    best + Σ (x - best)·[x ties best] / (number of ties), with the best value and
+    its places held constant, so the value is exact and the slope is the average.
+
+    The added term is zero, and must stay so at infinities: it is a `where`, not
+    a product with the mask (-inf·0 is nan), and an infinite best value is
+    subtracted as 0 (inf - inf is nan; inf + inf is inf)."""
     v = _primal(x)
-    top = _np.max(v, axis=axis, keepdims=True)
-    ties = v == top
-    return (_np.max(v, axis=axis, keepdims=keepdims)
-            + sum((x - top) * ties, axis, keepdims)
-            / _np.sum(ties, axis=axis, keepdims=keepdims))
+    best = pick(v, axis=axis, keepdims=True)
+    ties = v == best  # nothing ties a nan: the value is nan, the slope 0
+    finite_best = _np.where(_np.isfinite(best), best, 0.0)
+    return (pick(v, axis=axis, keepdims=keepdims)
+            + sum(where(ties, x - finite_best, 0.0), axis, keepdims)
+            / _np.maximum(_np.sum(ties, axis=axis, keepdims=keepdims), 1))
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """The largest entry along `axis`; tied maxima share the slope."""
+    return _extreme(_np.max, x, axis, keepdims)
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    """The smallest entry along `axis` (max of -x, negated; ties share the slope)."""
-    return -max(-x, axis, keepdims)
+    """The smallest entry along `axis`; tied minima share the slope."""
+    return _extreme(_np.min, x, axis, keepdims)
 
 
 amax, amin = max, min

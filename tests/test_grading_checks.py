@@ -139,6 +139,29 @@ def test_finite_differences_instead_of_forward_mode_fail() -> None:
         checks.check_derivative(lambda f: (lambda x: central(f, x)), OPS, seed=0)
 
 
+def test_complex_step_instead_of_forward_mode_fails() -> None:
+    # exact to rounding, like forward mode, but on complex numbers: numerical
+    ops = dict(exp=np.exp, log=np.log, sin=np.sin, cos=np.cos)
+    with pytest.raises(AssertionError, match="complex-step method, numerical differentiation"):
+        checks.check_derivative(lambda f: (lambda x: float(np.imag(f(x + 1e-30j)) / 1e-30)),
+                                ops, seed=0)
+
+
+def test_what_counts_as_a_call_on_dual_numbers() -> None:
+    from typing import NamedTuple
+
+    from grading.checks.forward import _kind
+
+    class PairDual(NamedTuple):  # a student's Dual written as a named tuple
+        primal: float
+        tangent: float = 0.0
+    assert _kind((PairDual(1.0, 1.0),)) == _kind(([Dual(1.0), 2.0],)) == "dual"
+    assert _kind((np.array([Dual(1.0), Dual(2.0)]),)) == "dual"
+    for plain in ((1.0, 2), ([1.0, np.float64(2.0)],), (np.ones(3),), (np.arange(3),)):
+        assert _kind(plain) == "real"
+    assert _kind((1.0 + 1e-30j,)) == _kind((np.ones(2, complex),)) == "complex"
+
+
 def test_calling_the_reference_library_fails() -> None:
     import autodiff_lite as ad
     from autodiff_lite import derivative as ad_derivative
@@ -166,10 +189,11 @@ def test_jacobian_must_use_one_pass_per_input() -> None:
 
 
 def test_evaluating_f_on_plain_numbers_as_well_is_not_a_forward_pass() -> None:
-    def sized_first(f, x):  # type: ignore[no-untyped-def]
-        k = len(f(list(x)))  # learn the number of outputs on plain floats
-        return jacobian(f, x).reshape(k, len(x))
-    checks.check_jacobian(sized_first, OPS, seed=0)
+    for plain in (list, np.asarray):
+        def sized_first(f, x, plain=plain):  # type: ignore[no-untyped-def]
+            k = len(f(plain(x)))  # learn the number of outputs on plain floats
+            return jacobian(f, x).reshape(k, len(x))
+        checks.check_jacobian(sized_first, OPS, seed=0)
 
     def value_first(f, primals, tangents):  # type: ignore[no-untyped-def]
         return [f(*primals), jvp(f, primals, tangents)[1]]  # and a list for the pair

@@ -99,6 +99,13 @@ def test_ps2_wrong_rule_names_rule_and_argument(ps2: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match="argument 1 of the multiply rule") as exc:
         checks.check_vjp_rules(rules, ("multiply",), seed=0)
     assert "unbroadcast" not in str(exc.value)  # the shape is right, the value is not
+    # a wrong shape that no broadcasting made: unbroadcasting is not the fix
+    for name, wrong in (("sum", lambda g, z, x, **kw: (g,)),
+                        ("matmul", lambda g, z, a, b: (b @ g.T, g.T @ a))):
+        with pytest.raises(AssertionError, match=rf"argument 0 of the {name} rule.*"
+                                                 r"\(it must have the argument's shape, \(") as exc:
+            checks.check_vjp_rules(dict(ps2["vjp_rules"], **{name: wrong}), (name,), seed=3)
+        assert "unbroadcast" not in str(exc.value)
     with pytest.raises(AssertionError, match="no rule for 'tanh'"):
         checks.check_vjp_rules({}, ("tanh",), seed=0)
 
@@ -147,8 +154,10 @@ def test_ps2_unused_node_needs_a_zero_adjoint(ps2: dict[str, Any]) -> None:
         adj = ps2["backward"](tape, output)
         used = {p for node in tape.nodes for p in node[1]} | {output.index}
         return [a if k in used else None for k, a in enumerate(adj)]
-    with pytest.raises(AssertionError, match=r"the adjoint of node 1 \(sin\)"):
+    with pytest.raises(AssertionError, match=r"the adjoint of node 1 \(sin\).*got None; "
+                                             r".*does not depend on has adjoint zero") as exc:
         checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=4)
+    assert "forget to `return`" not in str(exc.value)  # it did return, a list
 
 
 def test_ps2_reference_library_is_refused(ps2: dict[str, Any]) -> None:
@@ -167,6 +176,13 @@ def test_ps3_solution_passes(ps3: dict[str, Any]) -> None:
 
 def test_ps3_pair_may_be_a_list(ps3: dict[str, Any]) -> None:
     checks.check_assemble(lambda nodes: list(ps3["assemble"](nodes)), seed=0)
+
+
+def test_ps3_jacobians_may_be_called_with_the_statements_names(ps3: dict[str, Any]) -> None:
+    def by_keyword(F_z: Any, F_x: Any, z: Any, x: Any) -> Any:
+        return ps3["implicit_jacobian"](lambda z, x: F_z(z=z, x=x),
+                                        lambda z, x: F_x(z=z, x=x), z, x)
+    checks.check_implicit_jacobian(by_keyword, seed=0)
 
 
 def test_ps3_transposed_system_fails(ps3: dict[str, Any]) -> None:
@@ -235,6 +251,17 @@ def test_ps3_unconverged_fixed_point_and_wrong_ift(ps3: dict[str, Any]) -> None:
             z0 = z
     with pytest.raises(AssertionError, match="still calling F after 20 000 iterations"):
         checks.check_fixed_point(forever, seed=0)
+
+    def sentinel(value: Any) -> Any:  # gives up by returning something, not by raising
+        def fixed_point(F: Any, x: Any, z0: Any) -> Any:
+            z = ps3["fixed_point"](F, x, z0) if F(z0, x)[0] != z0[0] + 1.0 else None
+            return value if z is None else z
+        return fixed_point
+    for value, shown in ((None, "returned None"), ("did not converge", "returned a str"),
+                         ((np.zeros(4), False), "returned a tuple")):
+        with pytest.raises(AssertionError, match=rf"z \+ 1, which has no fixed point, "
+                                                 rf"{shown}: it must give up with an error"):
+            checks.check_fixed_point(sentinel(value), seed=0)
     with pytest.raises(AssertionError, match=r"dz\*/dx"):
         checks.check_implicit_jacobian(lambda F_z, F_x, z, x: F_x(z, x), seed=0)
     with pytest.raises(AssertionError, match="implicit_jacobian.*raised ValueError"):
@@ -307,6 +334,34 @@ def test_ps4_solver_and_reference_are_refused(ps4: dict[str, Any]) -> None:
         return hyper.hypergradient(hyper.RidgeProblem(X, y, Xv, yv), lam).gradient
     with pytest.raises(AssertionError, match="yourself.*autodiff_lite"):
         checks.check_ridge_hypergradient(cheat, seed=0)
+
+
+_OTHER_METHODS = '''
+def finite_differences(X, y, Xv, yv, lam):  # two solves for w*, none for v
+    def V(l):
+        w = conjugate_gradient(lambda v: X.T @ (X @ v) + l * v, X.T @ y, tol=1e-14)
+        return (Xv @ w - yv) @ (Xv @ w - yv) / len(yv)
+    h = 1e-4 * max(1.0, lam)
+    return (V(lam + h) - V(lam - h)) / (2 * h)
+
+def unrolled(X, y, Xv, yv, lam):  # gradient descent carrying dw/dλ: no solve at all
+    w, dw = np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    step = 1.0 / (2 * np.sum(X * X) + 2 * lam)
+    for _ in range(20000):
+        w, dw = (w - step * (2 * X.T @ (X @ w - y) + 2 * lam * w),
+                 dw - step * (2 * X.T @ (X @ dw) + 2 * lam * dw + 2 * w))
+    return float(2 * (Xv @ w - yv) @ (Xv @ dw) / len(yv))
+'''
+
+
+def test_ps4_hypergradient_by_other_methods_fails(ps4: dict[str, Any]) -> None:
+    ns = {"np": np, "conjugate_gradient": ps4["conjugate_gradient"]}
+    exec(_OTHER_METHODS, ns)
+    for name in ("finite_differences", "unrolled"):
+        with pytest.raises(AssertionError, match=r"the value is right, but it made \d call\(s\) "
+                                                 r"to your conjugate_gradient, none .* for v"):
+            checks.check_ridge_hypergradient(ns[name], seed=4)
+        assert ns["conjugate_gradient"] is ps4["conjugate_gradient"]  # put back
 
 
 def test_ps4_wrong_cost_count(ps4: dict[str, Any]) -> None:

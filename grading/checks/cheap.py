@@ -103,10 +103,42 @@ def check_conjugate_gradient(conjugate_gradient: Any, seed: int) -> str:
     return "conjugate_gradient solves positive definite systems from H·v alone"
 
 
+class _Solves:
+    """Stands in for the student's `conjugate_gradient` while their
+    `ridge_hypergradient` runs, keeping the right-hand side of every solve."""
+
+    def __init__(self, solve: Any) -> None:
+        self.solve, self.rhs = solve, []
+
+    def __call__(self, matvec: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            self.rhs.append(np.array(b, dtype=float).ravel())
+        except (TypeError, ValueError):
+            pass  # not a vector: the student's own solver will say so
+        return self.solve(matvec, b, *args, **kwargs)
+
+
+def _solves_other_than(solves: list[np.ndarray], b: np.ndarray) -> bool:
+    """Whether a right-hand side is not a multiple of `b` (a solve other than w*'s)."""
+    for rhs in solves:
+        norms = np.linalg.norm(rhs) * np.linalg.norm(b)
+        if rhs.shape != b.shape or abs(rhs @ b) < (1 - 1e-8) * norms:
+            return True
+    return False
+
+
 @check
 def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
-    """dV/dλ of the ridge problem by the IFT, against the reference's CG on HVPs."""
+    """dV/dλ of the ridge problem by the IFT, against the reference's CG on HVPs.
+
+    The value alone does not show the method: finite differences in λ (two
+    solves for w*) or gradient descent unrolled and differentiated also match it.
+    The IFT solves a second system, H v = ∇_w V(w*), so the student's
+    `conjugate_gradient` (from the function's globals, as the notebook defines
+    it) is watched for a right-hand side that is not the training one, X_trainᵀ y_train.
+    """
     r = rng(seed)
+    names = getattr(ridge_hypergradient, "__globals__", {})
     for _ in range(2):
         problem = hyper.make_problem(n_train=30, n_val=20, n_features=5,
                                      seed=int(r.integers(1 << 30)))
@@ -115,10 +147,26 @@ def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
         shown = f"a ridge problem with λ = {num(lam)}"
         data = [np.copy(a) for a in (problem.X_train, problem.y_train, problem.X_val,
                                      problem.y_val)]
-        got = call_student(ridge_hypergradient, *data, lam, name="ridge_hypergradient",
-                           task="the hypergradient with conjugate gradient",
-                           forbidden=SOLVERS, shown=shown)
+        solve = names.get("conjugate_gradient")
+        solves = _Solves(solve) if callable(solve) else None
+        if solves is not None:
+            names["conjugate_gradient"] = solves
+        try:
+            got = call_student(ridge_hypergradient, *data, lam, name="ridge_hypergradient",
+                               task="the hypergradient with conjugate gradient",
+                               forbidden=SOLVERS, shown=shown)
+        finally:
+            if solves is not None:
+                names["conjugate_gradient"] = solve
         assert_close(got, expected, f"dV/dλ for {shown}", rtol=1e-6, atol=1e-9)
+        rhs = [] if solves is None else solves.rhs
+        if not _solves_other_than(rhs, problem.X_train.T @ problem.y_train):
+            raise AssertionError(
+                f"ridge_hypergradient on {shown}: the value is right, but it made "
+                f"{len(rhs)} call(s) to your conjugate_gradient, none of them to solve "
+                "H v = ∇_w V(w*) for v (only for w*). The implicit function theorem needs "
+                "that second solve; finite differences in λ or differentiating the "
+                "training loop are other methods, not the one asked for")
     return "ridge_hypergradient matches the implicit-function-theorem reference"
 
 

@@ -158,20 +158,35 @@ class _Recorder:
         self.calls.append(args)
         return self.fn(self.m, *args)
 
-    def plain_numbers_only(self) -> bool:
-        return bool(self.calls) and not self.forward_passes()
-
     def forward_passes(self) -> int:
         """The calls that carried something other than plain numbers (dual numbers):
         evaluating f on floats as well, e.g. to learn its number of outputs, is fine."""
-        def plain(args: tuple) -> bool:
-            flat = [a for x in args for a in (x if isinstance(x, (list, tuple)) else [x])]
-            return all(isinstance(a, (int, float, np.number)) for a in flat)
-        return sum(not plain(args) for args in self.calls)
+        return sum(_kind(args) == "dual" for args in self.calls)
+
+    def kinds(self) -> set[str]:
+        return {_kind(args) for args in self.calls}
+
+
+def _kind(x: Any) -> str:
+    """"real" for real numbers, in lists, tuples and arrays too; "complex" if any is
+    complex; "dual" for anything else (a student's Dual, a namedtuple one too)."""
+    if type(x) in (list, tuple) or (isinstance(x, np.ndarray) and x.dtype == object):
+        kinds = {_kind(a) for a in (x.flat if isinstance(x, np.ndarray) else x)}
+        return next((k for k in ("dual", "complex") if k in kinds), "real")
+    if isinstance(x, np.ndarray):
+        return "complex" if x.dtype.kind == "c" else "real" if x.dtype.kind in "biuf" else "dual"
+    if isinstance(x, (complex, np.complexfloating)):
+        return "complex"
+    return "real" if isinstance(x, (int, float, np.number)) else "dual"
 
 
 def _not_finite_differences(rec: _Recorder, name: str) -> None:
-    if rec.plain_numbers_only():
+    kinds = rec.kinds()
+    if "complex" in kinds:
+        raise AssertionError(f"your {name} evaluated f at complex numbers: that is the "
+                             "complex-step method, numerical differentiation. Forward "
+                             "mode evaluates f on dual numbers.")
+    if kinds == {"real"}:
         raise AssertionError(f"your {name} evaluated f only at plain numbers "
                              f"({len(rec.calls)} call(s)): that is numerical "
                              "differentiation. Forward mode evaluates f on dual numbers.")

@@ -14,7 +14,7 @@ from autodiff_lite import lagrangian
 from autodiff_lite.implicit import fixed_point as ref_fixed_point
 
 from .. import problems
-from ..compare import assert_close
+from ..compare import assert_close, describe
 from ..sandbox import call_student, module_dir, trusted
 from ..wengert import _wengert_list
 from ._common import check, items, num, rng
@@ -153,6 +153,16 @@ def _outcome(fixed_point: Any, F: Any, x: Any, z0: Any) -> tuple[str, Any]:
         return "raised", err
 
 
+def _what_came_back(got: Any) -> str:
+    """A returned value for a message: numbers shown, anything else named."""
+    if got is None:
+        return "None"
+    try:
+        return num(np.asarray(got, dtype=float))
+    except (TypeError, ValueError):
+        return describe(got)
+
+
 @check
 def check_fixed_point(fixed_point: Any, seed: int) -> str:
     """`fixed_point(F, x, z0)` must return z* = F(z*, x) to about 1e-10, start from
@@ -188,9 +198,10 @@ def check_fixed_point(fixed_point: Any, seed: int) -> str:
     if kind != "raised":
         raise AssertionError(
             "fixed_point on F(z, x) = z + 1, which has no fixed point, "
-            + (f"returned {num(np.asarray(got, dtype=float))}" if kind == "returned" else
+            + (f"returned {_what_came_back(got)}" if kind == "returned" else
                "was still calling F after 20 000 iterations")
-            + ": it must give up with an error after 10 000 iterations")
+            + ": it must give up with an error (raise) after 10 000 iterations, not "
+              "return a value")
     return ("fixed_point finds z* = F(z*, x) from z0, also when F contracts slowly, "
             "and gives up when there is none")
 
@@ -202,8 +213,9 @@ def check_implicit_jacobian(implicit_jacobian: Any, seed: int) -> str:
     z0 = np.zeros(2)
     z_star = ref_fixed_point(F_ad, x, z0)
     expected = ad.jacfwd(lambda t: ref_fixed_point(F_ad, t, z0))(x)
-    F_z = trusted(lambda z, t: ad.jacfwd(lambda s: F_ad(s, t))(np.asarray(z, float)))
-    F_x = trusted(lambda z, t: ad.jacfwd(lambda s: F_ad(z, s))(np.asarray(t, float)))
+    # named as the statement names them: a student may call F_z(z=..., x=...)
+    F_z = trusted(lambda z, x: ad.jacfwd(lambda s: F_ad(s, x))(np.asarray(z, float)))
+    F_x = trusted(lambda z, x: ad.jacfwd(lambda s: F_ad(z, s))(np.asarray(x, float)))
     got = call_student(implicit_jacobian, F_z, F_x, z_star.copy(), x.copy(),
                        name="implicit_jacobian", task="implicit differentiation",
                        shown=shown)

@@ -8,7 +8,7 @@ import numpy as np
 
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
-from autodiff_lite.rules import RULES, sum_to
+from autodiff_lite.rules import RULES, broadcasts, sum_to
 
 from .. import problems
 from ..compare import assert_close, assert_equal_int
@@ -79,11 +79,21 @@ def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
                         f"a tuple of {len(args)} cotangent(s), one per argument")
             for i, (a, ct) in enumerate(zip(args, got)):
                 expected = sum_to(prim.vjp[i](g, z, *args), np.shape(a))
-                hint = ("" if np.shape(ct) == np.shape(a) else
-                        " (it must have the argument's shape: unbroadcast it)")
+                hint = _shape_hint(np.shape(ct), np.shape(a))
                 assert_close(ct, expected, f"the cotangent of argument {i} of the "
                              f"{name} rule on {shown}{hint}")
     return f"the VJP rules of {', '.join(names)} are right"
+
+
+def _shape_hint(got: tuple[int, ...], wanted: tuple[int, ...]) -> str:
+    """What to do about a cotangent of the wrong shape: unbroadcast it only if
+    the argument was broadcast to that shape (a transpose or a missing broadcast
+    is a different mistake)."""
+    if got == wanted:
+        return ""
+    if broadcasts(wanted, got):
+        return " (it must have the argument's shape: unbroadcast it)"
+    return f" (it must have the argument's shape, {wanted})"
 
 
 class _Problem:
@@ -133,8 +143,13 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
                          f"returned for {shown} (one per node: {', '.join(ops_)})")
         # From the output back: the first wrong node is where the sweep went wrong.
         for k in range(len(expected) - 1, -1, -1):
-            assert_close(adjoints[k], expected[k], f"the adjoint of node {k} ({ops_[k]}) "
-                         f"of {shown}")
+            what = f"the adjoint of node {k} ({ops_[k]}) of {shown}"
+            if adjoints[k] is None:
+                raise AssertionError(
+                    f"{what}: got None; every node has an adjoint" + (
+                        "" if np.any(expected[k]) else ", and one the output does not "
+                        "depend on has adjoint zero (0.0, or zeros of its shape)"))
+            assert_close(adjoints[k], expected[k], what)
     return "backward gives every node of the tape its adjoint"
 
 

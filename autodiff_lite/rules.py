@@ -98,7 +98,8 @@ def _logsumexp_saving(x: Any, axis: Any = None,
     m = np.where(np.isfinite(m), m, 0.0)
     e = np.exp(x - m)
     s = np.sum(e, axis=axis, keepdims=True)
-    out = np.log(s) + m
+    with np.errstate(divide="ignore"):  # every entry -inf: the sum is 0, its log -inf
+        out = np.log(s) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis)
     return (out if out.ndim else float(out)), (e, s)

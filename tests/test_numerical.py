@@ -95,6 +95,48 @@ def test_check_grads_order_two_catches_a_wrong_second_derivative() -> None:
         ad.check_grads(lambda x: bind(frozen, x), (1.5,), order=2)
 
 
+def test_check_grads_order_two_in_reverse_mode_alone() -> None:
+    from autodiff_lite.core import Primitive, bind
+
+    # The JVP rule is traced all the way; the VJP rule freezes x, so only reverse
+    # mode's second derivative (the derivative of the pullback) is wrong.
+    half = Primitive("half_frozen_square", lambda x: x * x,
+                     (lambda t, z, x: t * 2.0 * x,),
+                     (lambda g, z, x: g * 2.0 * ad.primal(x),))
+    ad.check_grads(lambda x: bind(half, x), (1.5,), order=2, modes="fwd")
+    ad.check_grads(lambda x: bind(half, x), (1.5,), order=1, modes="rev")
+    with pytest.raises(AssertionError, match="order 2"):
+        ad.check_grads(lambda x: bind(half, x), (1.5,), order=2, modes="rev")
+
+
+@pytest.mark.parametrize("modes", ["fwd", "rev"])
+def test_check_grads_default_tolerance_catches_a_relative_error_of_1e_4(modes: str) -> None:
+    from autodiff_lite.core import Primitive, bind
+
+    off = Primitive("off_by_1e-4", np.exp, (lambda t, z, x: 1.0001 * t * z,),
+                    (lambda g, z, x: 1.0001 * g * z,))
+    with pytest.raises(AssertionError, match="disagrees with central differences"):
+        ad.check_grads(lambda x: bind(off, x), (np.array([0.5, 1.0, 2.0]),), 1, modes)
+
+
+def test_check_grads_steps_relative_to_each_entry() -> None:
+    # At x = 1e8 floats are 1.5e-8 apart: an absolute step of eps ** (1/3) = 6e-6
+    # is 400 spacings, and x log x (1.8e9) moves by 1.2e-4 against its round-off
+    # of 2e-7: a relative error of 1e-3. A step of 6e-6 · x suits it.
+    ad.check_grads(lambda x: x * anp.log(x), (1e8,), order=2)
+    ad.check_grads(lambda x: anp.sum(x * anp.log(x)), (np.array([1e8, 2.0, 3e-3]),), order=2)
+
+
+def test_differences_step_relative_to_x_and_forward_is_one_sided() -> None:
+    assert forward_difference(math.log, 1e8) == pytest.approx(1e-8, rel=1e-6)
+    assert central_difference(math.log, 1e8) == pytest.approx(1e-8, rel=1e-9)
+    # x² at 1: the forward difference is off by its step, sqrt(eps); central is exact
+    forward = numerical_jacobian(lambda x: x * x, np.ones(2), method="forward")
+    central = numerical_jacobian(lambda x: x * x, np.ones(2), method="central")
+    np.testing.assert_allclose(np.diag(forward) - 2.0, FORWARD_STEP, rtol=0.01)
+    np.testing.assert_allclose(central, 2.0 * np.eye(2), atol=1e-9)
+
+
 def test_check_grads_names_the_order_of_the_derivative_that_is_wrong() -> None:
     from autodiff_lite.core import Primitive, bind
 

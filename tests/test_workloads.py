@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -31,11 +33,22 @@ def test_product_gradient_is_exact_at_its_zero() -> None:
     assert np.count_nonzero(g) == 1 and g[zero] != 0.0
 
 
-def test_median_times_runs_each_thunk_interleaved() -> None:
+def test_median_times_runs_each_thunk_interleaved(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A clock that each thunk moves on by a known amount: "a" takes 1, 5, 2 ticks
+    # (and 9 while warming up), "b" always 3.
+    clock = [0.0]
+    monkeypatch.setattr(workloads.time, "perf_counter", lambda: clock[0])
+    ticks = {"a": iter([9.0, 1.0, 5.0, 2.0]), "b": iter([9.0, 3.0, 3.0, 3.0])}
     calls: list[str] = []
-    times = workloads.median_times([lambda: calls.append("a"), lambda: calls.append("b")], 3)
+
+    def thunk(name: str) -> Any:
+        def run() -> None:
+            calls.append(name)
+            clock[0] += next(ticks[name])
+        return run
+    times = workloads.median_times([thunk("a"), thunk("b")], 3)
     assert calls == ["a", "b"] * 4  # one warm-up round, then three interleaved rounds
-    assert len(times) == 2 and all(t >= 0.0 for t in times)
+    assert times == [2.0, 3.0]  # medians of the timed rounds, the warm-up left out
 
 
 @pytest.mark.parametrize("workload", workloads.vectorised(small=True), ids=lambda w: w.name)

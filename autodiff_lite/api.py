@@ -251,7 +251,12 @@ def grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
 
 
 def vjp(f: Function, *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
-    """(f(*primals), vjp_fn) where vjp_fn(ct) = ctᵀ·J, one tuple entry per primal."""
+    """(f(*primals), vjp_fn) where vjp_fn(ct) = ctᵀ·J, one tuple entry per primal.
+
+    vjp_fn reads the tape f left: the primals are copies, but arrays f used as
+    constants (a data matrix it closed over) are kept as they are, not copied,
+    as in autograd; change one in place and a later vjp_fn call sees the change.
+    """
     tape, xs = _reverse(f, primals, tuple(range(len(primals))), {}, "vjp")
     out = tape.output_value
 

@@ -119,10 +119,11 @@ class _Solves:
 
 
 def _solves_other_than(solves: list[np.ndarray], b: np.ndarray) -> bool:
-    """Whether a right-hand side is not a multiple of `b` (a solve other than w*'s)."""
+    """Whether a right-hand side is not a multiple of `b` (a solve other than w*'s):
+    Cauchy-Schwarz short of equality, in array products alone (no function an
+    answer cell could have replaced)."""
     for rhs in solves:
-        norms = np.linalg.norm(rhs) * np.linalg.norm(b)
-        if rhs.shape != b.shape or abs(rhs @ b) < (1 - 1e-8) * norms:
+        if rhs.shape != b.shape or (rhs @ b) ** 2 < (1 - 1e-8) * (rhs @ rhs) * (b @ b):
             return True
     return False
 
@@ -164,8 +165,8 @@ def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
             raise AssertionError(
                 f"ridge_hypergradient on {shown}: the value is right, but it made "
                 f"{len(rhs)} call(s) to your conjugate_gradient, none of them to solve "
-                "H v = ∇_w V(w*) for v (only for w*). The implicit function theorem needs "
-                "that second solve; finite differences in λ or differentiating the "
+                "H v = ∇_w V(w*) for v. The implicit function theorem needs that solve "
+                "besides the one for w*; finite differences in λ or differentiating the "
                 "training loop are other methods, not the one asked for")
     return "ridge_hypergradient matches the implicit-function-theorem reference"
 

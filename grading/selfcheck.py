@@ -65,6 +65,9 @@ class _Answer:
         self.name = getattr(fn, "__name__", "your function")
         self.calls = 0
         self.blank: str | None = None
+        # the learner's namespace, where a check may watch what the function calls
+        # (check_ridge_hypergradient watches conjugate_gradient)
+        self.__globals__ = getattr(fn, "__globals__", {})
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         first = self.calls == 0
@@ -77,7 +80,8 @@ class _Answer:
                 self.blank = f"{self.name} raises NotImplementedError"
             raise
         if first and result is None:
-            self.blank = f"{self.name} returns None"
+            self.blank = (f"{self.name} returns None; if you have written it, make it "
+                          "return its result instead of the stub's None")
         if self.trusted is not None and isinstance(result, _FUNCTIONS):
             result = _Answer(result, self.trusted)
         return result

@@ -7,8 +7,10 @@ closed forms; SVG bytes are never compared.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 
 import matplotlib
 
@@ -336,3 +338,15 @@ def test_the_graph_is_a_digraph_with_a_stable_text_form(tape):
     assert isinstance(dot, graphviz.Digraph)
     assert repr(dot) == "<computation graph: 7 boxes>"
     assert "0x" not in repr(dot)
+
+
+def test_stored_lessons_hold_no_memory_addresses() -> None:
+    # An object's text form ("<graphviz.graphs.Digraph at 0x7f...>") beside its
+    # picture changes on every run; lessons show pictures without it.
+    address = re.compile(r" at 0x[0-9a-fA-F]+")
+    for path in sorted(Path(__file__).parent.parent.joinpath("notebooks").glob("*.ipynb")):
+        for k, cell in enumerate(json.loads(path.read_text())["cells"]):
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("data", {}).get("text/plain", "")) + "".join(
+                    out.get("text", ""))
+                assert not address.search(text), f"{path.name}, cell {k}: {text[:80]}"

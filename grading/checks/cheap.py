@@ -164,7 +164,7 @@ def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
         if not _solves_other_than(rhs, problem.X_train.T @ problem.y_train):
             raise AssertionError(
                 f"ridge_hypergradient on {shown}: the value is right, but it made "
-                f"{len(rhs)} call(s) to your conjugate_gradient, none of them to solve "
+                f"{len(rhs)} call(s) to the conjugate_gradient it uses, none of them to solve "
                 "H v = ∇_w V(w*) for v. The implicit function theorem needs that solve "
                 "besides the one for w*; finite differences in λ or differentiating the "
                 "training loop are other methods, not the one asked for")

@@ -61,7 +61,7 @@ def check_assemble(assemble: Any, seed: int) -> str:
         assert_close(got[0], A_ref, f"A for {shown} (row i = variable, column k = "
                      "constraint)")
         assert_close(got[1], b_ref, f"b for {shown}")
-    return "assemble builds A and b in seed 001's convention"
+    return "assemble builds A and b with A[i,i] = -1 and A[i,k] = ∂f_k/∂z_i"
 
 
 def _upper_triangular(r: np.random.Generator, n: int) -> np.ndarray:

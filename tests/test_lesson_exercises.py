@@ -11,6 +11,7 @@ read.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -27,13 +28,14 @@ pytestmark = [pytest.mark.grading, pytest.mark.slow]
 LESSONS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def _code_cells(lesson: str) -> list[str]:
+@functools.cache
+def _code_cells(lesson: str) -> tuple[str, ...]:
     path = next(LESSONS.glob(f"{lesson}_*.ipynb"))
     cells = json.loads(path.read_text())["cells"]
-    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return tuple("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
-def _check_cell(cells: list[str], exercise: str) -> int:
+def _check_cell(cells: tuple[str, ...], exercise: str) -> int:
     """The first cell that checks `exercise` (later ones are the Solutions section's)."""
     for k, source in enumerate(cells):
         if f'("{exercise}",' in source and ("check_answer(" in source
@@ -42,12 +44,14 @@ def _check_cell(cells: list[str], exercise: str) -> int:
     raise LookupError(f"no check cell for {exercise}")
 
 
-_RUN: dict[str, tuple[list[str], dict[str, Any], int]] = {}
+# per lesson: its namespace, and how many of its code cells have run in it
+_RUN: dict[str, tuple[dict[str, Any], int]] = {}
 
 
 def _lesson_until(lesson: str, upto: int) -> dict[str, Any]:
     """The lesson's namespace after its code cells before `upto`, run once per lesson."""
-    cells, ns, done = _RUN.get(lesson) or (_code_cells(lesson), {}, 0)
+    ns, done = _RUN.get(lesson) or ({}, 0)
+    cells = _code_cells(lesson)
     if done < upto:
         cwd = os.getcwd()
         os.chdir(LESSONS)  # as Jupyter runs a notebook: from its folder
@@ -58,7 +62,7 @@ def _lesson_until(lesson: str, upto: int) -> dict[str, Any]:
         finally:
             os.chdir(cwd)
         done = upto
-    _RUN[lesson] = (cells, ns, done)
+    _RUN[lesson] = (ns, done)
     return ns
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .core import NO_PARAMS, Primitive, Trace, TracerBase, bind, escaped, shape, zeros_like
-from .rules import broadcasts, sum_to, unchanged
+from .rules import sum_to, unchanged
 from .tracer import Tracer, set_arithmetic, traced_operator
 
 
@@ -264,14 +264,16 @@ def unbroadcast(ct: Any, shape_: tuple[int, ...], prim: Primitive, pos: int) -> 
     summed down to the argument's shape `shape_` (the argument was broadcast).
 
     A cotangent of a shape the argument does not broadcast to is a wrong rule
-    (a transpose, a missing broadcast): named here, where the rule is known.
+    (a transpose, a missing broadcast): `sum_to` refuses it, and here, where the
+    rule is known, the message names it.
     """
-    if not broadcasts(shape_, shape(ct)):
+    try:
+        return sum_to(ct, shape_)
+    except ValueError as err:
         raise ValueError(
             f"the VJP rule of {prim.name} returned a cotangent of shape {shape(ct)} for "
             f"its argument {pos}, of shape {shape_}: a VJP rule must return the "
-            "argument's shape (or a shape the argument was broadcast to)")
-    return sum_to(ct, shape_)
+            "argument's shape (or a shape the argument was broadcast to)") from err
 
 
 class _Shape:

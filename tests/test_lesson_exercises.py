@@ -51,6 +51,8 @@ _RUN: dict[str, tuple[dict[str, Any], int]] = {}
 def _lesson_until(lesson: str, upto: int) -> dict[str, Any]:
     """The lesson's namespace after its code cells before `upto`, run once per lesson."""
     ns, done = _RUN.get(lesson) or ({}, 0)
+    if done > upto:  # it ran past this exercise: later cells may have redefined names
+        ns, done = {}, 0
     cells = _code_cells(lesson)
     if done < upto:
         cwd = os.getcwd()
@@ -69,7 +71,7 @@ def _lesson_until(lesson: str, upto: int) -> dict[str, Any]:
 def _answer(lesson: str, exercise: str, answer: str) -> str:
     """What the check cell of `exercise` prints for `answer` (code defining it)."""
     check = _check_cell(_code_cells(lesson), exercise)
-    ns = _lesson_until(lesson, check)
+    ns = dict(_lesson_until(lesson, check))  # the answer stays out of the next case
     exec(answer, ns)  # noqa: S102
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -93,7 +95,7 @@ CASES = [
     ("01", "Exercise 1", "def my_grad_g(x1, x2):\n    e = np.exp(x1 * x2)\n"
      "    return (2 * x1 * x2 + x2 * e, x1 ** 2 + x1 * e)", "✓"),
     ("01", "Exercise 1", "def my_grad_g(x1, x2):\n    e = np.exp(x1 * x2)\n"
-     "    return (2 * x1 * x2 + x2 * e + 1e-9, x1 ** 2 + x1 * e)", "✗ Exercise 1: not yet. at ["),
+     "    return (2 * x1 * x2 + x2 * e + 1e-9, x1 ** 2 + x1 * e)", "✗ Exercise 1: not yet. the gradient at ["),
     ("01", "Exercise 1", "def my_grad_g(x1, x2):\n    return (1.0, 2.0, 3.0)",
      "must return two numbers"),
     ("01", "Exercise 2", "best_central_exponent = -6", "✓"),

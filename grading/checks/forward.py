@@ -159,7 +159,7 @@ class _Recorder:
         return self.fn(self.m, *args)
 
     def forward_passes(self) -> int:
-        """The calls that carried something other than plain numbers (dual numbers):
+        """The calls that carried dual numbers (not real or complex ones):
         evaluating f on floats as well, e.g. to learn its number of outputs, is fine."""
         return sum(_kind(args) == "dual" for args in self.calls)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -103,20 +104,28 @@ def check_conjugate_gradient(conjugate_gradient: Any, seed: int) -> str:
     return "conjugate_gradient solves positive definite systems from H·v alone"
 
 
-class _Solves:
-    """Stands in for the student's `conjugate_gradient` while their
-    `ridge_hypergradient` runs, keeping the right-hand side of every solve."""
+@contextlib.contextmanager
+def _solves_watched(names: dict[str, Any]) -> Iterator[list[np.ndarray]]:
+    """The right-hand sides the notebook's `conjugate_gradient` (in `names`, a
+    function's globals) is called with while the block runs; none if it has none."""
+    rhs: list[np.ndarray] = []
+    solve = names.get("conjugate_gradient")
+    if not callable(solve):
+        yield rhs
+        return
 
-    def __init__(self, solve: Any) -> None:
-        self.solve = solve
-        self.rhs: list[np.ndarray] = []
-
-    def __call__(self, matvec: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
+    def watched(matvec: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
         try:  # np.array as grading imported it: the answer runs while this does
-            self.rhs.append(_array(b, dtype=float).ravel())
+            rhs.append(_array(b, dtype=float).ravel())
         except (TypeError, ValueError):
             pass  # not a vector: the student's own solver will say so
-        return self.solve(matvec, b, *args, **kwargs)
+        return solve(matvec, b, *args, **kwargs)
+
+    names["conjugate_gradient"] = watched
+    try:
+        yield rhs
+    finally:
+        names["conjugate_gradient"] = solve
 
 
 def _solves_other_than(solves: list[np.ndarray], b: np.ndarray) -> bool:
@@ -149,19 +158,11 @@ def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
         shown = f"a ridge problem with λ = {num(lam)}"
         data = [np.copy(a) for a in (problem.X_train, problem.y_train, problem.X_val,
                                      problem.y_val)]
-        solve = names.get("conjugate_gradient")
-        solves = _Solves(solve) if callable(solve) else None
-        if solves is not None:
-            names["conjugate_gradient"] = solves
-        try:
+        with _solves_watched(names) as rhs:
             got = call_student(ridge_hypergradient, *data, lam, name="ridge_hypergradient",
                                task="the hypergradient with conjugate gradient",
                                forbidden=SOLVERS, shown=shown)
-        finally:
-            if solves is not None:
-                names["conjugate_gradient"] = solve
         assert_close(got, expected, f"dV/dλ for {shown}", rtol=1e-6, atol=1e-9)
-        rhs = [] if solves is None else solves.rhs
         if not _solves_other_than(rhs, problem.X_train.T @ problem.y_train):
             raise AssertionError(
                 f"ridge_hypergradient on {shown}: the value is right, but it made "

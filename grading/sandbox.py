@@ -10,7 +10,10 @@ Three things happen around every call into a student's answer:
   into its code (this covers `from autodiff_lite import grad` made before the
   call). The exercises ask students to build the machinery themselves, so using
   the reference instead fails with a message that says so;
-* exceptions become AssertionErrors that name the function and the input.
+* exceptions become AssertionErrors that name the function and the input;
+* given `seconds`, the call is stopped when it runs longer (a check that must
+  tell an O(n) answer from an O(n²) one gives it an input where the difference
+  is seconds against minutes, rather than wait for the cell's timeout).
 
 Callbacks that the tests hand to student code (an HVP oracle, a function to
 differentiate) may use the reference: wrap them with `trusted`.
@@ -20,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import types
 import warnings
 from typing import Any, Callable, Iterator
@@ -46,6 +51,36 @@ _restore = guard.restore
 
 class ReferenceBlocked(RuntimeError):
     """Raised when student code touches `autodiff_lite` during a graded call."""
+
+
+class _OutOfTime(BaseException):
+    """Raised into student code when its time is up; a BaseException, so that the
+    student's `except Exception` does not swallow it."""
+
+
+def _time_up(signum: int, frame: types.FrameType | None) -> None:
+    raise _OutOfTime
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise _OutOfTime into the block after `seconds` of wall-clock time.
+
+    A no-op for None, and where no interval timer can be set: outside the main
+    thread (signals go to the main thread) and on platforms without SIGALRM.
+    The previous handler and timer are put back whatever happens.
+    """
+    if (seconds is None or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, _time_up)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class _State:
@@ -155,12 +190,14 @@ def trusted(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
-                 shown: str = "", forbidden: tuple[tuple[str, str], ...] = ()) -> Any:
+                 shown: str = "", forbidden: tuple[tuple[str, str], ...] = (),
+                 seconds: float | None = None) -> Any:
     """Call `fn(*args)` as student code: quiet, reference blocked, clear errors.
 
     `name` is how the message refers to the student's function, `task` what the
     exercise asks them to implement, `shown` a readable form of the input,
-    `forbidden` further packages it must not call ((module_dir(pkg), name) pairs).
+    `forbidden` further packages it must not call ((module_dir(pkg), name) pairs),
+    `seconds` how long it may run (see `time_limit`).
     """
     if not callable(fn):
         raise AssertionError(f"{name} should be a function, but it is "
@@ -169,7 +206,8 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
     try:
         with quiet(), reference_blocked(task, forbidden):
             try:
-                result = fn(*args)
+                with time_limit(seconds):
+                    result = fn(*args)
             finally:
                 replaced = _restore()  # what the call replaced, put back at once
         if replaced:
@@ -181,6 +219,8 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
         raise
     except ReferenceBlocked as err:
         raise AssertionError(str(err)) from None
+    except _OutOfTime:
+        raise AssertionError(f"{name}{on} did not finish within {seconds:g} s") from None
     except NotImplementedError:
         raise AssertionError(f"{name}{on}: not implemented yet (it raised "
                              "NotImplementedError)") from None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import copy
+import signal
 import sys
+import threading
 import types
 import warnings
 from pathlib import Path
@@ -34,6 +36,33 @@ def test_a_function_that_patches_builtins_while_tested_fails_and_is_undone() -> 
     with pytest.raises(AssertionError, match=r"replaced builtins\.abs while being tested"):
         call_student(cheat, name="cheat", task="nothing")
     assert builtins.abs is original
+
+
+def test_a_time_limit_stops_a_loop_that_catches_exceptions_and_is_put_back() -> None:
+    def spin() -> None:
+        while True:
+            try:
+                sum(range(1000))
+            except Exception:  # what a student's loop may do; the limit gets through
+                pass
+
+    before = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(AssertionError, match=r"^spin on x = 1 did not finish within 0\.2 s$"):
+        call_student(spin, name="spin", task="nothing", shown="x = 1", seconds=0.2)
+    assert call_student(lambda: 3, name="quick", task="nothing", seconds=0.2) == 3
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left to go off
+
+
+def test_outside_the_main_thread_a_call_runs_without_a_time_limit() -> None:
+    results: list[Any] = []
+
+    def call() -> None:
+        results.append(call_student(lambda: "done", name="f", task="nothing", seconds=0.1))
+    thread = threading.Thread(target=call)
+    thread.start()
+    thread.join()
+    assert results == ["done"]  # signals can only be set from the main thread
 
 
 def test_checks_read_through_the_module_are_the_originals() -> None:

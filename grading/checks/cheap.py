@@ -41,25 +41,45 @@ def _overflowing(r: np.random.Generator) -> np.ndarray:
     return 10.0 ** exponents * r.choice([-1.0, 1.0], size=n)
 
 
+# The long vector of check_product_gradient and the time it may take, with a wide
+# margin both ways: on a 2-core machine, prefix and suffix products take 0.1 s on
+# it (a Python loop calling a helper per entry, with the sandbox watching, 1.3 s);
+# a product computed separately for each entry, O(n²), takes about 100 s.
+LONG_N = 200_000
+LONG_SECONDS = 10.0
+
+
+def _long_vector(r: np.random.Generator) -> tuple[str, np.ndarray]:
+    """LONG_N entries close to 1, so that no partial product under- or overflows."""
+    x = np.exp(r.normal(0.0, 1e-3, size=LONG_N))
+    x[r.integers(LONG_N)] = 0.0
+    return (f"{LONG_N // 1000} thousand entries, one of them zero: an O(n) method takes "
+            f"a fraction of the {LONG_SECONDS:g} s allowed, a product per entry (O(n²)) "
+            "minutes", x)
+
+
 @check
 def check_product_gradient(student: Any, method: str, seed: int) -> str:
-    """∇ prod(x), exact even when entries are zero; by prefix and suffix
-    products ("dp"), also where the whole product overflows."""
+    """∇ prod(x), exact even when entries are zero, in O(n) (tried on a long
+    vector, in limited time); by prefix and suffix products ("dp"), also where
+    the whole product overflows."""
     r = rng(seed)
     cases = _vectors(r)
     if method == "dp":
         cases.append(("the whole product overflows to inf, no gradient entry does: "
                       "prefix and suffix products never form it, dividing it fails",
                       _overflowing(r)))
+    cases.append(_long_vector(r))
     for label, x in cases:
         with np.errstate(over="ignore"):  # the value of f itself may be inf
             expected = ad.grad(anp.prod)(x)
         shown = f"x = {num(x)} ({label})"
         got = call_student(student, x.copy(), name=f"product_grad_{method}",
-                           task=f"the gradient of a product ({method})", shown=shown)
+                           task=f"the gradient of a product ({method})", shown=shown,
+                           seconds=LONG_SECONDS if len(x) == LONG_N else None)
         assert_close(got, expected, f"∇ prod(x) by {method} for {shown}")
     extra = ", and where the whole product overflows" if method == "dp" else ""
-    return f"product_grad_{method} is exact, zeros included{extra}"
+    return f"product_grad_{method} runs in O(n) and is exact, zeros included{extra}"
 
 
 def _spd(r: np.random.Generator, n: int) -> np.ndarray:

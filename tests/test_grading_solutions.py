@@ -58,6 +58,7 @@ def test_ps2_solution_passes(ps2: dict[str, Any]) -> None:
     checks.check_tape_adjoints(ps2["trace"], ps2["backward"], ops2(ps2), seed=7)
     checks.check_gradient_seed000(ps2["grad"], ops2(ps2), seed=7)
     checks.check_gradient_network(ps2["grad"], ops2(ps2), seed=7)
+    checks.check_hvp(ps2["hvp"], ops2(ps2), seed=7)
 
 
 def test_ps2_missing_unbroadcast_is_named(ps2: dict[str, Any]) -> None:
@@ -164,6 +165,22 @@ def test_ps2_reference_library_is_refused(ps2: dict[str, Any]) -> None:
     import autodiff_lite as ad
     with pytest.raises(AssertionError, match="implement reverse mode yourself"):
         checks.check_gradient_seed000(lambda f: ad.grad(lambda x: f(x)), ops2(ps2), seed=0)
+
+
+def test_ps2_hvp_needs_a_step_that_scales_with_v_and_two_gradients(ps2: dict[str, Any]) -> None:
+    grad = ps2["grad"]
+
+    def absolute_step(f, x, v):  # type: ignore[no-untyped-def]
+        return (grad(f)(x + 1e-6 * v) - grad(f)(x - 1e-6 * v)) / 2e-6
+    with pytest.raises(AssertionError, match=r"length 10000.*the step should scale with v"):
+        checks.check_hvp(absolute_step, ops2(ps2), seed=8)
+
+    def whole_hessian(f, x, v):  # type: ignore[no-untyped-def]
+        n = x.size
+        H = np.column_stack([ps2["hvp"](f, x, e.reshape(x.shape)).ravel() for e in np.eye(n)])
+        return (H @ v.ravel()).reshape(x.shape)
+    with pytest.raises(AssertionError, match=r"evaluated f 24 times.*two gradients suffice"):
+        checks.check_hvp(whole_hessian, ops2(ps2), seed=8)
 
 
 def test_ps3_solution_passes(ps3: dict[str, Any]) -> None:

@@ -12,13 +12,13 @@ from .forward import (check_dual_arithmetic, check_dual_functions, check_derivat
                       check_difference, check_jacobian, check_jvp, check_step_choice)
 from .lagrange import (check_assemble, check_back_substitute, check_fixed_point,
                        check_implicit_jacobian, check_lagrange_gradient)
-from .reverse import (check_gradient_network, check_gradient_seed000, check_tape_adjoints,
-                      check_unbroadcast, check_vjp_rules)
+from .reverse import (check_gradient_network, check_gradient_seed000, check_hvp,
+                      check_tape_adjoints, check_unbroadcast, check_vjp_rules)
 
 __all__ = [
     "check_derivative", "check_difference", "check_dual_arithmetic",
     "check_dual_functions", "check_jacobian", "check_jvp", "check_step_choice",
-    "check_gradient_network", "check_gradient_seed000", "check_tape_adjoints",
+    "check_gradient_network", "check_gradient_seed000", "check_hvp", "check_tape_adjoints",
     "check_unbroadcast", "check_vjp_rules", "check_assemble", "check_back_substitute",
     "check_fixed_point", "check_implicit_jacobian", "check_lagrange_gradient",
     "check_conjugate_gradient", "check_cost_ratio", "check_product_gradient",

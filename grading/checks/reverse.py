@@ -121,7 +121,7 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
     """
     m = namespace(ops, OPS, "check_tape_adjoints")
     r = rng(seed)
-    cases = [("f(x) (seed 000's program)", problems.seed000_f, float(r.uniform(-1.0, 0.5))),
+    cases = [("f(x) (Vieira's program)", problems.seed000_f, float(r.uniform(-1.0, 0.5))),
              ("sum(f(x)) for a vector x", _seed000_sum, r.uniform(-1.0, 0.5, size=3)),
              ("sin(x) (unused); e = exp(1.0); y = (2 - x) / 3 * e + 1 / (x*x + 1) - x / 2; "
               "sum(y*y)", problems.with_constants, r.uniform(-1.0, 1.0, size=3))]
@@ -180,8 +180,8 @@ def check_gradient_seed000(grad: Any, ops: Any, seed: int) -> str:
     m = namespace(ops, OPS, "check_gradient_seed000")
     for x in rng(seed).uniform(-1.5, 0.5, size=3):
         _check_grad(grad, m, problems.seed000_f, (float(x),), ("x",),
-                    f"seed 000's f at x = {num(x)}")
-    return "grad of seed 000's f is exact"
+                    f"Vieira's f at x = {num(x)}")
+    return "grad of Vieira's f is exact"
 
 
 @check
@@ -195,3 +195,45 @@ def check_gradient_network(grad: Any, ops: Any, seed: int) -> str:
     _check_grad(grad, m, problems.network_loss, args, ("W1", "b1", "W2", "b2", "X", "Y"),
                 "sum((tanh(X @ W1 + b1) @ W2 + b2 - Y)**2)")
     return "grad of the network's loss is exact for every parameter"
+
+
+
+def _hvp_cases(r: np.random.Generator) -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
+    """(description, fn(m, x) written with the operations of m, x, v): the network's
+    loss in W1 along a direction of length about 1, and Vieira's f summed over a
+    vector along directions of length 10⁴ and 10⁻⁴, where a step ε fixed in
+    absolute terms moves x by far too much or by too little for six digits."""
+    n, d, h, k = 5, 3, 4, 2
+    b1, W2, b2 = r.normal(size=h), r.normal(size=(h, k)), r.normal(size=k)
+    X, Y = r.normal(size=(n, d)), r.normal(size=(n, k))
+
+    def loss_in_W1(m: Any, W1: Any) -> Any:
+        return problems.network_loss(m, W1, b1, W2, b2, X, Y)
+    cases = [("the network's loss as a function of W1", loss_in_W1,
+              r.normal(size=(d, h)), r.normal(size=(d, h)) / 3.0)]
+    for length in (1e4, 1e-4):
+        x, v = r.uniform(-1.0, 0.5, size=4), r.normal(size=4)
+        cases.append((f"sum(f(x)) (Vieira's f) along a v of length {length:g}", _seed000_sum,
+                      x, length * v / np.linalg.norm(v)))
+    return cases
+
+
+@check
+def check_hvp(hvp: Any, ops: Any, seed: int) -> str:
+    """`hvp(f, x, v)` must give ∇²f(x)·v to six digits from two gradients of f
+    (central differences of the student's grad), for directions v of any length."""
+    m = namespace(ops, OPS, "check_hvp")
+    for shown, fn, x, v in _hvp_cases(rng(seed)):
+        expected = ad.hvp(lambda a, fn=fn: fn(anp, a), x, v)
+        prob = _Problem(fn, m)
+        where = f"{shown}, at x = {num(x)}, v = {num(v)}"
+        got = call_student(hvp, prob, x.copy(), v.copy(), name="hvp",
+                           task="Hessian-vector products", shown=where)
+        largest = float(np.max(np.abs(expected)))
+        assert_close(got, expected, f"H·v for {where} (to six digits of its largest "
+                     "entry; H·v is linear in v, so the step should scale with v)",
+                     rtol=1e-6, atol=1e-6 * largest)
+        if prob.calls > 2:
+            raise AssertionError(f"hvp evaluated f {prob.calls} times for {shown}; two "
+                                 "gradients suffice (building H would take one per entry)")
+    return "hvp gives H·v to six digits from two gradients, for directions of any length"

@@ -29,22 +29,35 @@ cells can use `autodiff_lite` and NumPy freely. (Once `grading.checks` is
 imported, every check also puts back the NumPy, math and builtin functions that
 `grading.guard` watches, should a cell have replaced one; the lessons replace none.)
 
+Where an exercise asks for one tool of the library and not another (one
+`ad.vjp` per row, `ad.hvp` but not `ad.hessian`, `ad.Dual` but not `ad.jacfwd`),
+a lesson's test runs the answer inside `library_calls()`, which counts the
+calls of the library's functions that the answer makes.
+
 Lessons build on `autodiff_lite`, and some of their exercises ask for it (seed
 `ad.Dual` numbers, call `ad.hvp`); for those, pass `use_library=True`, which
 lets the learner's functions (and the functions they return) use it. It also
 lifts a check's ban on ready-made linear solvers, so keep the default where an
-exercise asks for code without them.
+exercise asks for code without them. `use_library=("Dual",)` lets them use the
+library but calls it ✗ when they call one of its functions (`ad.jacfwd` where
+the exercise asks for a Jacobian built from `ad.Dual`).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
+import os
+import sys
 import types
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import autodiff_lite
 
 from .compare import assert_close
 
-__all__ = ["assert_close", "check_answer", "check_exercise", "selfcheck"]
+__all__ = ["assert_close", "check_answer", "check_exercise", "library_calls", "selfcheck"]
 
 BLANK_HINT = "Fill in the exercise cell, run it, then run this cell again."
 
@@ -103,8 +116,11 @@ def _not_answered(label: str, why: str = "") -> None:
     print(f"{label}: not answered yet{because}. {BLANK_HINT}")
 
 
+UseLibrary = bool | tuple[str, ...]
+
+
 def _run(label: str | None, check: Callable[..., str], args: tuple[Any, ...], seed: int,
-         use_library: bool, kwargs: dict[str, Any]) -> bool:
+         use_library: UseLibrary, kwargs: dict[str, Any]) -> bool:
     """Run a check on the learner's answers and print one line; True if it passed."""
     name = getattr(check, "__name__", "check")
     shown = label or name
@@ -118,7 +134,10 @@ def _run(label: str | None, check: Callable[..., str], args: tuple[Any, ...], se
     answers: list[_Answer] = []
     wrapped = tuple(_wrap(a, trusted, answers) for a in args)
     try:
-        summary = check(*wrapped, seed=seed, **kwargs)
+        with library_calls() as used:
+            summary = check(*wrapped, seed=seed, **kwargs)
+        if isinstance(use_library, tuple):
+            _only(use_library, used)
     except AssertionError as err:
         blank = next((a.blank for a in answers if a.blank), None)
         if blank:
@@ -130,8 +149,18 @@ def _run(label: str | None, check: Callable[..., str], args: tuple[Any, ...], se
     return True
 
 
-def selfcheck(check: Callable[..., str], *args: Any, seed: int = 0, use_library: bool = False,
-              **kwargs: Any) -> bool:
+def _only(allowed: tuple[str, ...], used: collections.Counter[str]) -> None:
+    """Fail when the learner's code called a library function not in `allowed`."""
+    others = sorted(set(used) - set(allowed))
+    if others:
+        raise AssertionError(
+            f"the numbers are right, but the exercise asks you to build this from "
+            f"{' and '.join('ad.' + n for n in allowed)}, and your code calls "
+            f"{', '.join('ad.' + n for n in others)}")
+
+
+def selfcheck(check: Callable[..., str], *args: Any, seed: int = 0,
+              use_library: UseLibrary = False, **kwargs: Any) -> bool:
     """Run `check(*args, seed=seed, **kwargs)`; print ✓ or ✗ and the reason.
 
     Returns whether the check passed. `use_library=True` lets the learner's
@@ -141,7 +170,7 @@ def selfcheck(check: Callable[..., str], *args: Any, seed: int = 0, use_library:
 
 
 def check_exercise(label: str, check: Callable[..., str], *args: Any, seed: int = 0,
-                   use_library: bool = False, **kwargs: Any) -> None:
+                   use_library: UseLibrary = False, **kwargs: Any) -> None:
     """A lesson's self-check with a grading check: one line headed by `label`, no value.
 
     Prints "✓ label: ..." or "✗ label: not yet. <reason>", or "label: not answered
@@ -170,3 +199,42 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
         _not_answered(label)
         return
     print(f"✓ {label}: {summary}")
+
+
+def _package_dir(module: types.ModuleType) -> str:
+    return os.path.dirname(os.path.abspath(module.__file__ or "")) + os.sep
+
+
+_OWN_CODE = (_package_dir(autodiff_lite), _package_dir(sys.modules[__package__]))
+
+
+@contextlib.contextmanager
+def library_calls() -> Iterator[collections.Counter[str]]:
+    """Count, by name, the calls of `autodiff_lite`'s functions (`ad.grad`,
+    `ad.vjp`, ...) that the learner's code makes while the block runs.
+
+    A call counts when it comes from outside the library and `grading` (the
+    learner's cells), not when `ad.hvp` calls `jvp` or a test computes its
+    expected value. Only calls through the package's attributes are seen, so
+    `ad.vjp(...)` and `from autodiff_lite import vjp` made after the block
+    starts; the functions are put back when it ends.
+    """
+    counts: collections.Counter[str] = collections.Counter()
+    originals = {name: getattr(autodiff_lite, name) for name in autodiff_lite.__all__
+                 if isinstance(getattr(autodiff_lite, name), types.FunctionType)}
+
+    def counting(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not sys._getframe(1).f_code.co_filename.startswith(_OWN_CODE):
+                counts[name] += 1
+            return fn(*args, **kwargs)
+        return call
+
+    for name, fn in originals.items():
+        setattr(autodiff_lite, name, counting(name, fn))
+    try:
+        yield counts
+    finally:
+        for name, fn in originals.items():
+            setattr(autodiff_lite, name, fn)

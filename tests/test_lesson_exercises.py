@@ -91,6 +91,15 @@ def h_and_derivative(x):
     return h, x_bar
 """
 
+DUAL_JACOBIAN = """
+def jacobian(f, x):
+    columns = []
+    for j in range(len(x)):
+        outputs = f([ad.Dual(v, 1.0 if i == j else 0.0) for i, v in enumerate(x)])
+        columns.append([y.tangent if isinstance(y, ad.Dual) else 0.0 for y in outputs])
+    return np.array(columns).T
+"""
+
 CASES = [
     ("01", "Exercise 1", "def my_grad_g(x1, x2):\n    e = np.exp(x1 * x2)\n"
      "    return (2 * x1 * x2 + x2 * e, x1 ** 2 + x1 * e)", "✓"),
@@ -98,11 +107,16 @@ CASES = [
      "    return (2 * x1 * x2 + x2 * e + 1e-9, x1 ** 2 + x1 * e)", "✗ Exercise 1: not yet. the gradient at ["),
     ("01", "Exercise 1", "def my_grad_g(x1, x2):\n    return (1.0, 2.0, 3.0)",
      "must return two numbers"),
+    ("01", "Exercise 1", "def my_grad_g(x1, x2):\n    return ad.grad(lambda a, b: a ** 2 * b + "
+     "anp.exp(a * b), argnums=(0, 1))(x1, x2)", "my_grad_g calls ad.grad;"),
     ("01", "Exercise 2", "best_central_exponent = -6", "✓"),
     ("01", "Exercise 2", "best_central_exponent = 1e-6", "answer with the exponent"),
     ("02", "Exercise 2", "quotient = (3.0, 5.0)", "✓"),
     ("02", "Exercise 2", "quotient = ad.Dual(3.0, 2.0) / ad.Dual(1.0, -1.0)",
      "quotient must be a pair"),
+    ("02", "Exercise 3", DUAL_JACOBIAN, "✓"),
+    ("02", "Exercise 3", "def jacobian(f, x):\n    return ad.jacfwd(lambda v: anp.stack(f(list(v))))"
+     "(np.array(x, dtype=float))", "build this from ad.Dual, and your code calls ad.jacfwd"),
     ("03", "Exercise 1", "grad_L = (1.8394,)", "grad_L must be a pair"),
     ("03", "Exercise 1", "grad_L = 1.8394", "grad_L must be a pair"),
     ("03", "Exercise 2", HAND_H, "✓"),
@@ -135,10 +149,16 @@ def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):
      "    return sum(b[i] * np.prod(np.delete(f, i)) for i in range(len(f)))", "✓"),
     ("07", "Exercise 2", "def dp_dx(a, b, x):\n    p = lambda t: np.prod(a + b * t)\n"
      "    return (p(x + 1e-5) - p(x - 1e-5)) / 2e-5", "relative error"),
+    ("08", "Exercise 1", "def jacobian_row(f, x, i):\n    out, pullback = ad.vjp(f, x)\n"
+     "    return pullback(np.eye(len(out))[i])[0]", "✓"),
+    ("08", "Exercise 1", "def jacobian_row(f, x, i):\n    return ad.jacfwd(f)(x)[i]",
+     "one call of ad.vjp; your code calls ad.jacfwd 1 time(s)"),
     ("08", "Exercise 4", "def hessian_diagonal(f, x):\n    e = np.eye(len(x))\n"
      "    return np.array([ad.hvp(f, x, e[i])[i] for i in range(len(x))])", "✓"),
     ("08", "Exercise 4", "def hessian_diagonal(f, x):\n    return np.diag(ad.hessian(f)(x))",
-     "from ad.hvp, which was never called"),
+     "from ad.hvp alone; your code calls ad.hessian"),
+    ("08", "Exercise 4", "def hessian_diagonal(f, x):\n    ad.hvp(f, x, x)\n"
+     "    return np.diag(ad.hessian(f)(x))", "your code calls ad.hvp, ad.hessian"),
 ]
 
 

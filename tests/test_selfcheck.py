@@ -13,7 +13,7 @@ import pytest
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
 from grading import checks
-from grading.selfcheck import check_answer, check_exercise, selfcheck
+from grading.selfcheck import check_answer, check_exercise, library_calls, selfcheck
 
 pytestmark = pytest.mark.grading
 
@@ -161,3 +161,32 @@ def test_check_answer_prints_a_verdict_and_never_raises(capsys: pytest.CaptureFi
         "Exercise 1: not answered yet. Fill in the exercise cell, run it, then run this "
         "cell again.",
     ]
+
+
+def test_library_calls_counts_the_learners_calls_and_puts_the_functions_back() -> None:
+    real = ad.grad
+    with library_calls() as used:
+        ad.hvp(lambda x: anp.sum(x ** 3), np.ones(2), np.ones(2))  # runs jvp and grad inside
+        ad.grad(lambda x: x * x)(1.0)
+        ad.grad(lambda x: x * x)(2.0)
+    assert used == {"hvp": 1, "grad": 2}
+    assert ad.grad is real
+
+
+def test_use_library_with_names_refuses_other_library_functions_only(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    def by_duals(f, x):  # type: ignore[no-untyped-def]
+        columns = []
+        for j in range(len(x)):
+            outputs = f([ad.Dual(v, 1.0 if i == j else 0.0) for i, v in enumerate(x)])
+            columns.append([y.tangent if isinstance(y, ad.Dual) else 0.0 for y in outputs])
+        return np.array(columns).T
+
+    def by_jacfwd(f, x):  # type: ignore[no-untyped-def]
+        return ad.jacfwd(lambda v: anp.stack(f(list(v))))(np.array(x, dtype=float))
+    # the check itself calls ad.jvp for its expected values: not the learner's call
+    assert selfcheck(checks.check_jacobian, by_duals, anp, use_library=("Dual",))
+    assert selfcheck(checks.check_jacobian, by_jacfwd, anp, use_library=True)
+    assert not selfcheck(checks.check_jacobian, by_jacfwd, anp, use_library=("Dual",))
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "build this from ad.Dual, and your code calls ad.jacfwd")

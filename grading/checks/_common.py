@@ -71,9 +71,12 @@ def namespace(ops: Any, needed: tuple[str, ...], what: str) -> SimpleNamespace:
 
 
 def items(got: Any, n: int, where: str, expected: str) -> tuple[Any, ...]:
-    """`got` as a tuple of its n items: a tuple or a list of length n, else a
-    message saying what came back (the type and, for a sequence, its length)."""
+    """`got` as a tuple of its n items: a tuple, a list or a 1-d array of length n
+    (np.array([value, tangent]) is a pair too), else a message saying what came
+    back (the type and, for a sequence, its length)."""
     if isinstance(got, (tuple, list)) and len(got) == n:
+        return tuple(got)
+    if isinstance(got, np.ndarray) and got.shape == (n,):
         return tuple(got)
     if isinstance(got, (tuple, list)):
         what = f"a {type(got).__name__} of {len(got)} item{'' if len(got) == 1 else 's'}"

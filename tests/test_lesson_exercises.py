@@ -100,6 +100,30 @@ def jacobian(f, x):
     return np.array(columns).T
 """
 
+FORWARD_LOG_Z = """
+def log_Z_ex2(psi):
+    alpha = pi2 * psi[0]
+    for t in range(1, len(psi)):
+        alpha = (alpha @ A2) * psi[t]
+    return anp.log(anp.sum(alpha))
+
+marginals_ex2 = psi2 * ad.grad(log_Z_ex2)(psi2)
+"""
+
+# right numbers, and log Z right too, but summed over all K**T paths
+BY_ENUMERATION = """
+def log_Z_ex2(psi):
+    total = 0.0
+    for path in itertools.product(range(K2), repeat=len(psi)):
+        p = pi2[path[0]] * psi[0, path[0]]
+        for t in range(1, len(psi)):
+            p = p * A2[path[t - 1], path[t]] * psi[t, path[t]]
+        total = total + p
+    return anp.log(total)
+
+marginals_ex2 = psi2 * ad.grad(log_Z_ex2)(psi2)
+"""
+
 CASES = [
     ("01", "Exercise 1", "def my_grad_g(x1, x2):\n    e = np.exp(x1 * x2)\n"
      "    return (2 * x1 * x2 + x2 * e, x1 ** 2 + x1 * e)", "✓"),
@@ -145,6 +169,8 @@ def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):
     ("06", "Exercise 1", "def value_and_grad_by_hand(x):\n    t = anp.tanh(x)\n"
      "    return anp.sum(x * t), anp.tanh(x) + x * (1 - anp.tanh(x) ** 2)",
      "computes tanh 3 times"),
+    ("06", "Exercise 2", FORWARD_LOG_Z, "✓"),
+    ("06", "Exercise 2", BY_ENUMERATION, "that is a sum over all paths"),
     ("07", "Exercise 2", "def dp_dx(a, b, x):\n    f = a + b * x\n"
      "    return sum(b[i] * np.prod(np.delete(f, i)) for i in range(len(f)))", "✓"),
     ("07", "Exercise 2", "def dp_dx(a, b, x):\n    p = lambda t: np.prod(a + b * t)\n"

@@ -42,7 +42,7 @@ endif
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 SANITIZE  := $(wildcard notebooks/sanitize.cfg)
 
-.PHONY: help setup graphviz browser-deps lab test notebooks bench lock clean distclean
+.PHONY: help setup graphviz browser-deps lab formgrader test notebooks bench lock clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [PORT=8888] [PYTEST_ARGS='...'] [NBVAL_ARGS='...'] [NB=notebook] [BENCH_ARGS=--quick]"
@@ -89,6 +89,9 @@ browser-deps: # headless Chromium and its WebDriver for the browser tests (tests
 
 lab: setup ## start JupyterLab on 127.0.0.1, port PORT (default 8888)
 	$(SAME_DIGITS) "$(VENV)/bin/jupyter" lab --ip=127.0.0.1 --port=$(PORT) --no-browser --allow-root --ServerApp.root_dir="$(CURDIR)"
+
+formgrader: setup ## start JupyterLab in course/, where nbgrader's Formgrader finds the course (grading written answers), on 127.0.0.1
+	cd course && $(SAME_DIGITS) "$(VENV)/bin/jupyter" lab --ip=127.0.0.1 --port=$(PORT) --no-browser --allow-root --ServerApp.root_dir="$(CURDIR)/course"
 
 test: setup browser-deps ## run pytest over tests/ (browser tests included), then nbval over notebooks/ (extra args: PYTEST_ARGS=... for tests/, NBVAL_ARGS=... for notebooks/)
 	$(SAME_DIGITS) $(PYTEST) tests $(PYTEST_ARGS)

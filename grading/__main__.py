@@ -128,7 +128,11 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `autodiff-grade` and `python -m grading`."""
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    parser = _parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "force", False) and not args.exchange:
+        parser.error("release --force replaces a release in the exchange: use it with "
+                     "--exchange (release/ itself is always regenerated)")
     # nbgrader's gradebook code triggers SQLAlchemy session warnings that say
     # nothing to an instructor; keep the terminal for progress and errors.
     warnings.filterwarnings("ignore", module=r"nbgrader\.api")

@@ -34,6 +34,9 @@ from .execute import configure
 CONFIG_FILE = "nbgrader_config.py"
 STATUS_FILE = Path("autograded") / "grading_status.json"
 GRADED, NOT_GRADABLE = "graded", "not gradable"
+# the end of nbgrader's error when a release adds or removes graded cells of an
+# assignment that has submissions
+CHANGED_AFTER_SUBMISSIONS = "because there are submissions associated with it"
 
 Progress = Callable[[str], None]
 
@@ -137,6 +140,12 @@ class Course:
         self._check(assignment)
         result = self.api.generate_assignment(assignment, force=True, create=True)
         if not result["success"]:
+            if CHANGED_AFTER_SUBMISSIONS in result.get("error", "") + result.get("log", ""):
+                raise PipelineError(
+                    f"{assignment} has submissions in the gradebook, and nbgrader cannot "
+                    "add or remove graded cells once it has: change an assignment before "
+                    "anyone submits it, or start a new gradebook (docs/instructors.md, "
+                    "Changing an assignment)")
             raise PipelineError(f"generating {assignment} failed:\n"
                                 f"{_tail(result.get('log', ''))}\n{result.get('error', '')}")
         self.progress(f"released {assignment} -> {self.root / 'release' / assignment}")
@@ -161,8 +170,9 @@ class Course:
         if "No submissions" in result.get("log", ""):
             self.progress(f"{assignment}: no submissions in the exchange to collect")
         else:
-            self.progress(f"collected {assignment}: {len(self.submitted_students(assignment))} "
-                          f"submission(s) in {self.root / 'submitted'}")
+            self.progress(f"collected {assignment} from the exchange; "
+                          f"{self.root / 'submitted'} now holds "
+                          f"{len(self.submitted_students(assignment))} submission(s) of it")
 
     # --------------------------------------------------------------- autograde
     def autograde(self, assignment: str, student: str | None = None,
@@ -179,16 +189,17 @@ class Course:
             raise ValueError(f"jobs must be a whole number of worker processes, at least 1; "
                              f"got {jobs!r}")
         self._check(assignment)
-        if not (self.root / "release" / assignment).is_dir():
-            self.release(assignment)
         students = self.submitted_students(assignment)
         misplaced = self._misplaced(assignment)
         if student is not None:
             if student not in students and student not in misplaced:
-                raise PipelineError(f"no submission of {assignment} by {student!r} in "
-                                    f"{self.root / 'submitted'}")
+                raise PipelineError(self._no_submission(assignment, student))
             students = [student] if student in students else []
             misplaced = {student: misplaced[student]} if student in misplaced else {}
+        if not students and not misplaced:
+            return []  # nothing handed in: leave an assignment not yet released alone
+        if not (self.root / "release" / assignment).is_dir():
+            self.release(assignment)
         unrun = [Outcome(assignment, sid, NOT_GRADABLE, reason)
                  for sid, reason in misplaced.items()]
         for outcome in unrun:
@@ -304,16 +315,23 @@ class Course:
                 raise PipelineError(f"{student}'s submission of {assignment} is not "
                                     f"gradable ({verdict.get('reason')}): there is no "
                                     "feedback to write")
+            if student not in self.submitted_students(assignment):
+                raise PipelineError(self._no_submission(assignment, student))
             if not (self.root / "autograded" / student / assignment).is_dir():
                 raise PipelineError(f"{student}'s submission of {assignment} has not been "
                                     f"autograded: run autograde first (no folder "
                                     f"{self.root / 'autograded' / student / assignment})")
+        if not students:
+            self.progress(f"{assignment}: no autograded submissions, no feedback to write")
         for k, sid in enumerate(students, 1):
             result = self.api.generate_feedback(assignment, sid, force=True)
             if not result["success"]:
                 raise PipelineError(f"feedback for {sid} on {assignment} failed:\n"
                                     f"{_tail(result.get('log', ''))}")
             self.progress(f"[{k}/{len(students)}] feedback {assignment} {sid}")
+
+    def _no_submission(self, assignment: str, student: str) -> str:
+        return f"no submission of {assignment} by {student!r} in {self.root / 'submitted'}"
 
     # ------------------------------------------------------------ status store
     def statuses(self) -> dict[str, dict]:

@@ -7,6 +7,7 @@ none at all. These tests run ps1 in a temporary course root for each case.
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.pipeline, pytest.mark.slow,
 
 PS1 = fx.ASSIGNMENT
 MALFORMED = Path(__file__).resolve().parent / "fixtures" / "malformed.ipynb"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -149,6 +151,35 @@ def test_instructor_mistakes_get_clear_errors(course: Course,
         main([*root, "autograde", PS1, "--timeout", "0"])  # 0 would mean no limit
     assert exc.value.code == 2
     assert "expected a whole number of seconds, at least 1, got '0'" in capsys.readouterr().err
+
+
+def test_commands_say_what_they_did_and_leave_the_rest_alone(
+        course: Course, capsys: pytest.CaptureFixture) -> None:
+    root = ["--course-root", str(course.root)]
+    ps2 = "ps2_reverse_mode"
+    shutil.copytree(REPO / "course" / "source" / ps2, course.root / "source" / ps2)
+    fx.submit(course.root, "alice", "source")
+    assert main([*root, "autograde"]) == 0  # every assignment: ps2 has no submissions
+    assert not (course.root / "release" / ps2).exists()
+    assert f"released {ps2}" not in capsys.readouterr().out
+    assert main([*root, "feedback", ps2]) == 0
+    assert f"{ps2}: no autograded submissions, no feedback to write" in capsys.readouterr().out
+    assert main([*root, "feedback", PS1, "--student", "bob"]) == 1
+    assert f"no submission of {PS1} by 'bob'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([*root, "release", PS1, "--force"])
+    assert exc.value.code == 2 and "use it with --exchange" in capsys.readouterr().err
+    # a graded cell added after alice submitted: nbgrader refuses, in one sentence
+    path = course.root / "source" / PS1 / f"{PS1}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    extra = copy.deepcopy(next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+                               and c.cell_type == "code"))
+    extra.id, extra.metadata.nbgrader.grade_id = "test-extra", "test_extra"
+    nb.cells.append(extra)
+    nbformat.write(nb, path)
+    assert main([*root, "release", PS1]) == 1
+    err = capsys.readouterr().err
+    assert "has submissions in the gradebook" in err and "Traceback" not in err, err
 
 
 def test_release_to_the_exchange_again_with_force(course: Course,

@@ -39,9 +39,14 @@ def _poll_json(url: str, deadline: float) -> dict:
             time.sleep(0.5)
 
 
-def test_make_lab_serves_the_repository_on_localhost() -> None:
+@pytest.mark.parametrize("target, folder, expected", [
+    ("lab", ".", {"notebooks", "course", "autodiff_lite", "README.md"}),
+    ("formgrader", "course", {"source", "nbgrader_config.py"}),
+])
+def test_make_lab_and_formgrader_serve_their_folder_on_localhost(
+        target: str, folder: str, expected: set[str]) -> None:
     port = _free_port()
-    proc = subprocess.Popen(["make", "--no-print-directory", "lab", f"PORT={port}"],
+    proc = subprocess.Popen(["make", "--no-print-directory", target, f"PORT={port}"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     try:
@@ -59,7 +64,7 @@ def test_make_lab_serves_the_repository_on_localhost() -> None:
         names = _poll_json(f"http://127.0.0.1:{port}/api/contents?token={token}",
                            deadline)["content"]
         names = {item["name"] for item in names}
-        assert {"notebooks", "course", "autodiff_lite", "README.md"} <= names
+        assert expected <= names, f"make {target} does not serve {folder}/"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -119,10 +119,49 @@ def test_dual_without_a_default_tangent_fails() -> None:
         checks.check_dual_arithmetic(OneDefault, seed=0)
 
 
-def test_liu_example_value() -> None:
+def test_jvp_at_liu_point_expects_his_value() -> None:
     # Liu (2020): d/dx1 of ln x1 + x1 x2 - sin x2 at (2, 5) is 1/2 + 5 = 5.5.
-    assert jvp(lambda a, b: OPS["log"](a) + a * b - OPS["sin"](b), (2.0, 5.0),
-               (1.0, 0.0))[1] == 5.5
+    def tangent_5(f, p, t):  # type: ignore[no-untyped-def]
+        return jvp(f, p, t)[0], 5.0
+    with pytest.raises(AssertionError, match=r"J·v .*expected 5\.5, got 5\.0"):
+        checks.check_jvp(tangent_5, OPS, seed=0, at=(2.0, 5.0), direction=(1.0, 0.0))
+
+
+def test_jvp_must_make_one_forward_pass() -> None:
+    def two_passes(f, p, t):  # type: ignore[no-untyped-def]
+        return jvp(f, p, t)[0], jvp(f, p, t)[1]
+    with pytest.raises(AssertionError, match=r"evaluated f on dual numbers.*one forward pass"):
+        checks.check_jvp(two_passes, OPS, seed=0)
+
+
+def test_a_function_wrong_only_on_plain_floats_fails() -> None:
+    ops = dict(OPS, sin=lambda x: (OPS["sin"](x) if isinstance(x, Dual)
+                                   else math.cos(x)))
+    with pytest.raises(AssertionError, match=r"sin\(.*\) on a plain float"):
+        checks.check_dual_functions(ops, Dual, seed=0)
+
+
+@pytest.mark.parametrize("method", ["__rtruediv__", "__rsub__"])
+def test_a_wrong_reflected_operator_fails(method: str) -> None:
+    class Reflected(Dual):
+        pass
+    setattr(Reflected, method, lambda self, o: getattr(Dual, method.replace("__r", "__"))(
+        self, o))  # a / c instead of c / a, a - c instead of c - a
+    with pytest.raises(AssertionError, match=r"c [-/] a"):
+        checks.check_dual_arithmetic(Reflected, seed=0)
+
+
+def test_a_difference_that_ignores_its_step_fails() -> None:
+    with pytest.raises(AssertionError, match=r"h = 1e-03"):
+        checks.check_difference(lambda f, x, h: central(f, x, 1e-2), "central", seed=0)
+
+
+def test_a_forward_step_a_little_too_large_fails() -> None:
+    def forward(f, x, h=None):  # type: ignore[no-untyped-def]
+        h = 1e-6 * max(1.0, abs(x)) if h is None else h  # sqrt(eps) is about 1.5e-8
+        return (f(x + h) - f(x)) / h
+    with pytest.raises(AssertionError, match="the step is too large"):
+        checks.check_step_choice(forward, "forward", seed=0)
 
 
 def test_wrong_derivative_message_names_input_expected_and_error() -> None:
@@ -318,3 +357,44 @@ def test_checks_cannot_be_rebound_and_dict_edits_are_undone() -> None:
         assert checks.check_jvp is original
     finally:
         vars(checks)["check_jvp"] = original
+
+
+def test_a_division_that_handles_one_zero_but_not_two_fails() -> None:
+    def one_zero_only(x):  # type: ignore[no-untyped-def]
+        x = np.asarray(x, dtype=float)
+        zeros = x == 0.0
+        if not zeros.any():
+            return np.prod(x) / x
+        out = np.zeros_like(x)
+        out[zeros] = np.prod(x[~zeros])  # with two zeros every entry must be 0
+        return out
+    with pytest.raises(AssertionError, match="2 zero entries"):
+        checks.check_product_gradient(one_zero_only, "division", seed=0)
+
+
+def test_a_second_solve_is_told_from_a_multiple_of_the_first() -> None:
+    b = np.array([1.0, 2.0, -0.5, 3.0])
+    tilted = b + 1e-3 * np.linalg.norm(b) * np.array([2.0, -1.0, 0.0, 0.0]) / np.sqrt(5.0)
+    assert not cheap._solves_other_than([3.0 * b, -b], b)
+    assert cheap._solves_other_than([3.0 * b, tilted], b)  # about 1e-3 radians apart
+    assert cheap._solves_other_than([b[:3]], b)
+
+
+def test_assert_close_default_tolerances_are_the_documented_ones() -> None:
+    # docs/instructors.md: exact methods agree to a relative error of 1e-9
+    compare.assert_close(1.0 + 5e-10, 1.0, "x")
+    with pytest.raises(AssertionError):
+        compare.assert_close(1.0 + 2e-9, 1.0, "x")
+    compare.assert_close(5e-13, 0.0, "an adjoint that must be 0")
+    with pytest.raises(AssertionError):
+        compare.assert_close(5e-12, 0.0, "an adjoint that must be 0")
+
+
+def test_seed_1000_is_the_first_hidden_one() -> None:
+    def wrong(g, shape):  # type: ignore[no-untyped-def]
+        return g
+    with pytest.raises(AssertionError, match=f"^{re.escape(HIDDEN_MARK)}"):
+        checks.check_unbroadcast(wrong, seed=1000)
+    with pytest.raises(AssertionError) as exc:
+        checks.check_unbroadcast(wrong, seed=999)
+    assert HIDDEN_MARK not in str(exc.value)

@@ -122,6 +122,12 @@ def test_feedback_joins_the_pieces_of_a_stream() -> None:
     nb, _ = ShortTestTracebacks().preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
     out = nb.cells[0].outputs
     assert len(out) == 1 and out[0].text == f"LEAK (2.0, 5.0)\nvisible passed\n{HIDDEN_OUTPUT}\n"
+    # pieces of different streams stay apart, in their order
+    cell.outputs = [nbformat.v4.new_output("stream", name=name, text=text) for name, text in
+                    (("stdout", "a"), ("stderr", "b"), ("stdout", "c"))]
+    nb, _ = ShortTestTracebacks().preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
+        ("stdout", "a"), ("stderr", "b"), ("stdout", "c")]
 
 
 def test_hidden_checks_turn_any_exception_into_a_tagged_failure(

@@ -183,6 +183,46 @@ def test_ps2_hvp_needs_a_step_that_scales_with_v_and_two_gradients(ps2: dict[str
         checks.check_hvp(whole_hessian, ops2(ps2), seed=8)
 
 
+def test_ps2_rules_get_copies_of_what_they_may_write_into(ps2: dict[str, Any]) -> None:
+    def matmul_zeroing_g(g, z, a, b):  # type: ignore[no-untyped-def]
+        g[...] = 0.0  # wrong, and it wrote into the check's g before the check used it
+        return g @ b.T, a.T @ g
+    with pytest.raises(AssertionError, match="the cotangent of argument 0 of the matmul rule"):
+        checks.check_vjp_rules(dict(ps2["vjp_rules"], matmul=matmul_zeroing_g), ("matmul",),
+                               seed=3)
+
+    def exp_in_place(g, z, x):  # type: ignore[no-untyped-def]
+        g *= z  # right: g·z, computed in g's memory
+        return (g,)
+    checks.check_vjp_rules(dict(ps2["vjp_rules"], exp=exp_in_place), ("exp",), seed=2)
+
+
+def test_ps2_sweep_wrong_only_at_the_input_fails(ps2: dict[str, Any]) -> None:
+    def backward(tape, output):  # type: ignore[no-untyped-def]
+        adjoints = ps2["backward"](tape, output)
+        adjoints[0] = 0.0 * adjoints[0]  # the input's adjoint is the gradient itself
+        return adjoints
+    with pytest.raises(AssertionError, match=r"the adjoint of node 0 "):
+        checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=4)
+
+
+def test_ps2_grad_that_traces_once_per_argument_fails(ps2: dict[str, Any]) -> None:
+    def grad(f):  # type: ignore[no-untyped-def]
+        return lambda *args: tuple(ps2["grad"](f)(*args)[k] for k in range(len(args)))
+    with pytest.raises(AssertionError, match="the number of times grad evaluated f"):
+        checks.check_gradient_network(grad, ops2(ps2), seed=6)
+
+
+def test_ps2_unbroadcast_that_scales_g_in_place_fails(ps2: dict[str, Any]) -> None:
+    def doubled_when_nothing_to_sum(g, shape):  # type: ignore[no-untyped-def]
+        if np.shape(g) == tuple(shape):
+            g *= 2.0  # wrong, in the memory of the g it was given
+            return g
+        return ps2["unbroadcast"](g, shape)
+    with pytest.raises(AssertionError, match=r"unbroadcast\(g, \(2, 3\)\)"):
+        checks.check_unbroadcast(doubled_when_nothing_to_sum, seed=1)
+
+
 def test_ps3_solution_passes(ps3: dict[str, Any]) -> None:
     checks.check_assemble(ps3["assemble"], seed=7)
     checks.check_back_substitute(ps3["back_substitute"], seed=7)
@@ -208,6 +248,22 @@ def test_ps3_transposed_system_fails(ps3: dict[str, Any]) -> None:
         return A.T, b
     with pytest.raises(AssertionError, match=r"A for .* at entry \(\d+, \d+\)"):
         checks.check_assemble(transposed, seed=0)
+
+
+def test_ps3_assemble_with_a_wrong_b_fails(ps3: dict[str, Any]) -> None:
+    def wrong_sign(nodes: list) -> tuple:
+        A, b = ps3["assemble"](nodes)
+        return A, -np.asarray(b)
+    with pytest.raises(AssertionError, match=r"^b for "):
+        checks.check_assemble(wrong_sign, seed=0)
+
+
+def test_ps3_lagrange_gradient_may_not_call_a_library_solver(ps3: dict[str, Any]) -> None:
+    def with_solve(f, *args):  # type: ignore[no-untyped-def]
+        A, b = ps3["assemble"](ps3["wengert_list"](f, *args))
+        return np.linalg.solve(A, b)[: len(args)]
+    with pytest.raises(AssertionError, match=r"numpy\.linalg"):
+        checks.check_lagrange_gradient(with_solve, seed=0)
 
 
 def test_ps3_library_solver_is_refused() -> None:

@@ -152,12 +152,17 @@ def test_check_answer_prints_a_verdict_and_never_raises(capsys: pytest.CaptureFi
     def crashes() -> str:
         return str([][0])
 
-    for test in (lambda: "correct.", wrong, crashes, lambda: None):
+    def type_error() -> str:
+        return "a" + 1  # type: ignore[operator]
+
+    for test in (lambda: "correct.", wrong, crashes, type_error, lambda: None):
         assert check_answer("Exercise 1", test) is None
     assert capsys.readouterr().out.splitlines() == [
         "✓ Exercise 1: correct.",
         "✗ Exercise 1: not yet. 1 + 1 is 2",
         "✗ Exercise 1: not yet. Your code raised IndexError: list index out of range",
+        "✗ Exercise 1: not yet. Your code raised TypeError: can only concatenate str (not "
+        "\"int\") to str",
         "Exercise 1: not answered yet. Fill in the exercise cell, run it, then run this "
         "cell again.",
     ]

@@ -71,16 +71,19 @@ def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
             g = float(r.normal()) if floats else r.normal(size=np.shape(z))
             shown = (f"Python floats {', '.join(num(a) for a in args)}" if floats else
                      f"arguments of shapes {', '.join(str(np.shape(a)) for a in args)}")
-            got = call_student(rules[name], g, z, *[np.copy(a) if not floats else a
-                                                    for a in args],
+            expected = [sum_to(prim.vjp[i](g, z, *args), np.shape(a))
+                        for i, a in enumerate(args)]
+            # the rule gets copies: one that writes into g, z or an argument must
+            # not change what it is compared with
+            got = call_student(rules[name], *[np.copy(v) if isinstance(v, np.ndarray) else v
+                                              for v in (g, z, *args)],
                                name=f"vjp_rules[{name!r}]", task=f"the VJP rule of {name}",
                                shown=shown)
             got = items(got, len(args), f"vjp_rules[{name!r}] on {shown}",
                         f"a tuple of {len(args)} cotangent(s), one per argument")
             for i, (a, ct) in enumerate(zip(args, got)):
-                expected = sum_to(prim.vjp[i](g, z, *args), np.shape(a))
                 hint = _shape_hint(np.shape(ct), np.shape(a))
-                assert_close(ct, expected, f"the cotangent of argument {i} of the "
+                assert_close(ct, expected[i], f"the cotangent of argument {i} of the "
                              f"{name} rule on {shown}{hint}")
     return f"the VJP rules of {', '.join(names)} are right"
 

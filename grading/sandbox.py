@@ -1,6 +1,6 @@
 """Calling student code: quietly, and with the reference library out of reach.
 
-Three things happen around every call into a student's answer:
+Four things happen around every call into a student's answer:
 
 * NumPy floating-point warnings and Python warnings are silenced, because nbgrader
   scores a test cell 0 as soon as it writes anything to stderr, and a correct
@@ -16,16 +16,20 @@ Three things happen around every call into a student's answer:
   is seconds against minutes, rather than wait for the cell's timeout).
 
 Callbacks that the tests hand to student code (an HVP oracle, a function to
-differentiate) may use the reference: wrap them with `trusted`.
+differentiate) may use the reference: wrap them with `trusted`. Where an
+exercise allows some of the reference and not the rest, `library_calls` counts
+which of its functions the student's code called.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
 import sys
 import threading
+import time
 import types
 import warnings
 from typing import Any, Callable, Iterator
@@ -36,8 +40,16 @@ import autodiff_lite
 
 from . import guard
 
+
+def module_dir(module: types.ModuleType) -> str:
+    """The directory prefix of a package, to forbid its code in `call_student`."""
+    return os.path.dirname(os.path.abspath(module.__file__ or "")) + os.sep
+
+
 _REFERENCE = "autodiff_lite"
-_REFERENCE_DIR = os.path.dirname(os.path.abspath(autodiff_lite.__file__)) + os.sep
+_REFERENCE_DIR = module_dir(autodiff_lite)
+# the code whose calls of the reference are not the student's: its own, grading's
+_OWN_CODE = (_REFERENCE_DIR, os.path.dirname(os.path.abspath(__file__)) + os.sep)
 _errstate = np.errstate
 _catch_warnings = warnings.catch_warnings
 _simplefilter = warnings.simplefilter
@@ -59,27 +71,35 @@ class _OutOfTime(BaseException):
 
 
 def _time_up(signum: int, frame: types.FrameType | None) -> None:
+    _State.out_of_time = True
     raise _OutOfTime
 
 
 @contextlib.contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
+def _time_limit(seconds: float | None) -> Iterator[None]:
     """Raise _OutOfTime into the block after `seconds` of wall-clock time.
 
     A no-op for None, and where no interval timer can be set: outside the main
     thread (signals go to the main thread) and on platforms without SIGALRM.
-    The previous handler and timer are put back whatever happens.
+    The previous handler is put back whatever happens, and so is a timer that
+    was running, with what was left of it. Code that catches _OutOfTime (an
+    `except BaseException`) and returns is out of time all the same.
     """
     if (seconds is None or not hasattr(signal, "setitimer")
             or threading.current_thread() is not threading.main_thread()):
         yield
         return
     previous = signal.signal(signal.SIGALRM, _time_up)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    _State.out_of_time = False
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+        if _State.out_of_time:
+            raise _OutOfTime
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        left = max(outer - (time.monotonic() - start), 1e-6) if outer else 0.0
+        signal.setitimer(signal.ITIMER_REAL, left, interval)
         signal.signal(signal.SIGALRM, previous)
 
 
@@ -91,6 +111,11 @@ class _State:
     violation: str | None = None
     # (directory prefix, name) of further code an exercise must not call.
     forbidden: tuple[tuple[str, str], ...] = ()
+    # the profile hook from before the block (library_calls' counter, or None),
+    # which trusted callbacks run under
+    outer: Any = None
+    # whether the time limit went off, though the student's code caught it
+    out_of_time = False
 
 
 def _blocked_message(what: str, task: str | None) -> str:
@@ -130,11 +155,6 @@ def _profile_hook(frame: types.FrameType, event: str, arg: Any) -> None:
             return
 
 
-def module_dir(module: types.ModuleType) -> str:
-    """The directory prefix of a package, to forbid its code in `call_student`."""
-    return os.path.dirname(os.path.abspath(module.__file__ or "")) + os.sep
-
-
 def _reference_modules() -> list[types.ModuleType]:
     return [m for name, m in list(_modules.items())
             if (name == _REFERENCE or name.startswith(_REFERENCE + "."))
@@ -148,7 +168,7 @@ def reference_blocked(task: str,
     modules = _reference_modules()
     previous_hook = _getprofile()
     _State.task, _State.violation, _State.paused = task, None, 0
-    _State.forbidden = forbidden
+    _State.forbidden, _State.outer = forbidden, previous_hook
     for m in modules:
         _object_setattr(m, "__class__", _BlockedModule)
     _setprofile(_profile_hook)
@@ -158,7 +178,7 @@ def reference_blocked(task: str,
         _setprofile(previous_hook)
         for m in modules:
             _object_setattr(m, "__class__", _ModuleType)
-        _State.task, _State.forbidden = None, ()
+        _State.task, _State.forbidden, _State.outer = None, (), None
         violation, _State.violation = _State.violation, None
         if violation is not None:  # replaces whatever the student code raised
             raise AssertionError(_blocked_message(violation, task))
@@ -174,12 +194,13 @@ def quiet() -> Iterator[None]:
 
 
 def trusted(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Let a test's own callback use the reference while student code calls it."""
+    """Let a test's own callback use the reference while student code calls it
+    (under the profile hook from before the block, should `library_calls` count)."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
         _State.paused += 1
         previous = _getprofile()
-        _setprofile(None)
+        _setprofile(_State.outer)
         try:
             return fn(*args, **kwargs)
         finally:
@@ -187,6 +208,44 @@ def trusted(fn: Callable[..., Any]) -> Callable[..., Any]:
             _State.paused -= 1
 
     return call
+
+
+@contextlib.contextmanager
+def library_calls() -> Iterator[collections.Counter[str]]:
+    """Count, by name, the calls of the reference's public functions (`ad.grad`,
+    `ad.vjp`, ...) that student code makes while the block runs.
+
+    A profile hook sees a call however the function was reached (`ad.vjp`, a
+    name imported before, `autodiff_lite.api.vjp`, a `functools.partial`). A
+    call of a function one of them returned (`my_grad = ad.grad(g)`, a VJP's
+    pullback) puts the name in the counter too, with no count of its own, so
+    `used["vjp"]` is the number of calls of `ad.vjp` and `set(used)` every
+    function used. A call counts when the caller is outside the library and
+    grading, so `ad.hvp`'s own call of `jvp`, or a check computing its expected
+    value, does not. Use it around the outermost call: it replaces the profile
+    hook while it runs.
+    """
+    counts: collections.Counter[str] = collections.Counter()
+    # the code of each public function; "grad" also stands for "grad.<locals>.g"
+    public = {name: fn.__code__ for name in autodiff_lite.__all__
+              if isinstance(fn := getattr(autodiff_lite, name), types.FunctionType)}
+
+    def hook(frame: types.FrameType, event: str, arg: Any) -> None:
+        if event != "call" or frame.f_back is None:
+            return
+        code = frame.f_code
+        name = code.co_qualname.partition(".")[0]
+        own = public.get(name)
+        if (own is not None and own.co_filename == code.co_filename
+                and not frame.f_back.f_code.co_filename.startswith(_OWN_CODE)):
+            counts[name] += 1 if code is own else 0
+
+    previous = _getprofile()
+    _setprofile(hook)
+    try:
+        yield counts
+    finally:
+        _setprofile(previous)
 
 
 def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
@@ -197,7 +256,7 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
     `name` is how the message refers to the student's function, `task` what the
     exercise asks them to implement, `shown` a readable form of the input,
     `forbidden` further packages it must not call ((module_dir(pkg), name) pairs),
-    `seconds` how long it may run (see `time_limit`).
+    `seconds` how long it may run (see `_time_limit`).
     """
     if not callable(fn):
         raise AssertionError(f"{name} should be a function, but it is "
@@ -206,7 +265,7 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
     try:
         with quiet(), reference_blocked(task, forbidden):
             try:
-                with time_limit(seconds):
+                with _time_limit(seconds):
                     result = fn(*args)
             finally:
                 replaced = _restore()  # what the call replaced, put back at once

@@ -32,7 +32,8 @@ imported, every check also puts back the NumPy, math and builtin functions that
 Where an exercise asks for one tool of the library and not another (one
 `ad.vjp` per row, `ad.hvp` but not `ad.hessian`, `ad.Dual` but not `ad.jacfwd`),
 a lesson's test runs the answer inside `library_calls()`, which counts the
-calls of the library's functions that the answer makes.
+calls of the library's functions that the answer makes, and
+`assert_only_calls` says which it should not have made.
 
 Lessons build on `autodiff_lite`, and some of their exercises ask for it (seed
 `ad.Dual` numbers, call `ad.hvp`); for those, pass `use_library=True`, which
@@ -48,16 +49,17 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import os
-import sys
 import types
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import autodiff_lite
 
+from . import sandbox
 from .compare import assert_close
+from .sandbox import library_calls
 
-__all__ = ["assert_close", "check_answer", "check_exercise", "library_calls", "selfcheck"]
+__all__ = ["assert_close", "assert_only_calls", "check_answer", "check_exercise",
+           "library_calls", "selfcheck"]
 
 BLANK_HINT = "Fill in the exercise cell, run it, then run this cell again."
 
@@ -127,17 +129,20 @@ def _run(label: str | None, check: Callable[..., str], args: tuple[Any, ...], se
     if any(a is None for a in args):
         _not_answered(shown, "an answer is still None")
         return False
-    trusted: Callable[..., Any] | None = None
-    if use_library:
-        from . import sandbox  # loads the reference library, as the checks do
-        trusted = sandbox.trusted
+    trusted = sandbox.trusted if use_library else None
     answers: list[_Answer] = []
     wrapped = tuple(_wrap(a, trusted, answers) for a in args)
+    some = use_library if isinstance(use_library, tuple) else None
+    if some is not None and not set(some) <= set(autodiff_lite.__all__):
+        raise ValueError(f"use_library names {sorted(set(some) - set(autodiff_lite.__all__))}, "
+                         "which autodiff_lite does not have")
     try:
-        with library_calls() as used:
+        counting = library_calls() if some is not None else contextlib.nullcontext()
+        with counting as used:
             summary = check(*wrapped, seed=seed, **kwargs)
-        if isinstance(use_library, tuple):
-            _only(use_library, used)
+        if some is not None:
+            assert_only_calls(used, some, "the numbers are right, but the exercise asks you "
+                              f"to build this from {' and '.join('ad.' + n for n in some)}")
     except AssertionError as err:
         blank = next((a.blank for a in answers if a.blank), None)
         if blank:
@@ -149,14 +154,14 @@ def _run(label: str | None, check: Callable[..., str], args: tuple[Any, ...], se
     return True
 
 
-def _only(allowed: tuple[str, ...], used: collections.Counter[str]) -> None:
-    """Fail when the learner's code called a library function not in `allowed`."""
+def assert_only_calls(used: collections.Counter[str], allowed: tuple[str, ...],
+                      asks: str) -> None:
+    """Fail with `asks` (what the exercise asks for) when the learner's code called
+    library functions other than `allowed`; `used` comes from `library_calls()`."""
     others = sorted(set(used) - set(allowed))
     if others:
-        raise AssertionError(
-            f"the numbers are right, but the exercise asks you to build this from "
-            f"{' and '.join('ad.' + n for n in allowed)}, and your code calls "
-            f"{', '.join('ad.' + n for n in others)}")
+        raise AssertionError(f"{asks}, and your code calls "
+                             f"{', '.join('ad.' + n for n in others)}")
 
 
 def selfcheck(check: Callable[..., str], *args: Any, seed: int = 0,
@@ -200,41 +205,3 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
         return
     print(f"✓ {label}: {summary}")
 
-
-def _package_dir(module: types.ModuleType) -> str:
-    return os.path.dirname(os.path.abspath(module.__file__ or "")) + os.sep
-
-
-_OWN_CODE = (_package_dir(autodiff_lite), _package_dir(sys.modules[__package__]))
-
-
-@contextlib.contextmanager
-def library_calls() -> Iterator[collections.Counter[str]]:
-    """Count, by name, the calls of `autodiff_lite`'s functions (`ad.grad`,
-    `ad.vjp`, ...) that the learner's code makes while the block runs.
-
-    A call counts when it comes from outside the library and `grading` (the
-    learner's cells), not when `ad.hvp` calls `jvp` or a test computes its
-    expected value. Only calls through the package's attributes are seen, so
-    `ad.vjp(...)` and `from autodiff_lite import vjp` made after the block
-    starts; the functions are put back when it ends.
-    """
-    counts: collections.Counter[str] = collections.Counter()
-    originals = {name: getattr(autodiff_lite, name) for name in autodiff_lite.__all__
-                 if isinstance(getattr(autodiff_lite, name), types.FunctionType)}
-
-    def counting(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(fn)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if not sys._getframe(1).f_code.co_filename.startswith(_OWN_CODE):
-                counts[name] += 1
-            return fn(*args, **kwargs)
-        return call
-
-    for name, fn in originals.items():
-        setattr(autodiff_lite, name, counting(name, fn))
-    try:
-        yield counts
-    finally:
-        for name, fn in originals.items():
-            setattr(autodiff_lite, name, fn)

@@ -253,7 +253,7 @@ def test_evaluating_f_on_plain_numbers_as_well_is_not_a_forward_pass() -> None:
 
 def test_a_pair_may_be_a_numpy_array_of_two_numbers_but_not_of_three() -> None:
     checks.check_jvp(lambda f, p, t: np.array(jvp(f, p, t)), OPS, seed=0)
-    with pytest.raises(AssertionError, match=r"expected a pair \(value, tangent\), got ndarray"):
+    with pytest.raises(AssertionError, match=r"expected a pair \(value, tangent\), got a ndarray of 3 items"):
         checks.check_jvp(lambda f, p, t: np.array([*jvp(f, p, t), 0.0]), OPS, seed=0)
 
 

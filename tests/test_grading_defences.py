@@ -54,6 +54,28 @@ def test_a_time_limit_stops_a_loop_that_catches_exceptions_and_is_put_back() -> 
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # no alarm left to go off
 
 
+def test_code_that_catches_the_time_limit_is_out_of_time_all_the_same() -> None:
+    def stubborn() -> int:
+        try:
+            while True:
+                sum(range(1000))
+        except BaseException:  # swallows the limit, then answers as if in time
+            return 3
+
+    with pytest.raises(AssertionError, match=r"^stubborn did not finish within 0\.2 s$"):
+        call_student(stubborn, name="stubborn", task="nothing", seconds=0.2)
+
+
+def test_a_timer_running_before_the_call_keeps_what_was_left_of_it() -> None:
+    signal.setitimer(signal.ITIMER_REAL, 100.0)  # a cell timeout, say; SIGALRM's default
+    try:
+        assert call_student(lambda: 3, name="quick", task="nothing", seconds=0.2) == 3
+        left, _ = signal.getitimer(signal.ITIMER_REAL)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    assert 99.0 < left <= 100.0
+
+
 def test_outside_the_main_thread_a_call_runs_without_a_time_limit() -> None:
     results: list[Any] = []
 

@@ -153,7 +153,7 @@ def test_instructor_mistakes_get_clear_errors(course: Course,
     assert "expected a whole number of seconds, at least 1, got '0'" in capsys.readouterr().err
 
 
-def test_commands_say_what_they_did_and_leave_the_rest_alone(
+def test_autograde_of_every_assignment_releases_none_nobody_submitted(
         course: Course, capsys: pytest.CaptureFixture) -> None:
     root = ["--course-root", str(course.root)]
     ps2 = "ps2_reverse_mode"
@@ -164,12 +164,25 @@ def test_commands_say_what_they_did_and_leave_the_rest_alone(
     assert f"released {ps2}" not in capsys.readouterr().out
     assert main([*root, "feedback", ps2]) == 0
     assert f"{ps2}: no autograded submissions, no feedback to write" in capsys.readouterr().out
-    assert main([*root, "feedback", PS1, "--student", "bob"]) == 1
+
+
+def test_feedback_for_a_student_who_never_submitted(course: Course,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    assert main(["--course-root", str(course.root), "feedback", PS1, "--student", "bob"]) == 1
     assert f"no submission of {PS1} by 'bob'" in capsys.readouterr().err
+
+
+def test_release_with_force_needs_the_exchange(course: Course,
+                                               capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exc:
-        main([*root, "release", PS1, "--force"])
+        main(["--course-root", str(course.root), "release", PS1, "--force"])
     assert exc.value.code == 2 and "use it with --exchange" in capsys.readouterr().err
-    # a graded cell added after alice submitted: nbgrader refuses, in one sentence
+
+
+def test_a_graded_cell_added_after_submissions_is_refused_in_one_sentence(
+        course: Course, capsys: pytest.CaptureFixture) -> None:
+    fx.submit(course.root, "alice", "source")
+    course.autograde(PS1)
     path = course.root / "source" / PS1 / f"{PS1}.ipynb"
     nb = nbformat.read(path, as_version=4)
     extra = copy.deepcopy(next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
@@ -177,7 +190,7 @@ def test_commands_say_what_they_did_and_leave_the_rest_alone(
     extra.id, extra.metadata.nbgrader.grade_id = "test-extra", "test_extra"
     nb.cells.append(extra)
     nbformat.write(nb, path)
-    assert main([*root, "release", PS1]) == 1
+    assert main(["--course-root", str(course.root), "release", PS1]) == 1
     err = capsys.readouterr().err
     assert "has submissions in the gradebook" in err and "Traceback" not in err, err
 

@@ -168,14 +168,19 @@ def test_check_answer_prints_a_verdict_and_never_raises(capsys: pytest.CaptureFi
     ]
 
 
-def test_library_calls_counts_the_learners_calls_and_puts_the_functions_back() -> None:
-    real = ad.grad
+def test_library_calls_counts_the_learners_calls_however_they_reach_the_library() -> None:
+    made_before = ad.grad(lambda x: x * x)
+    imported_before = ad.vjp
     with library_calls() as used:
         ad.hvp(lambda x: anp.sum(x ** 3), np.ones(2), np.ones(2))  # runs jvp and grad inside
         ad.grad(lambda x: x * x)(1.0)
         ad.grad(lambda x: x * x)(2.0)
-    assert used == {"hvp": 1, "grad": 2}
-    assert ad.grad is real
+        _, pullback = imported_before(anp.sin, 1.0)
+        pullback(1.0)
+    assert used == {"hvp": 1, "grad": 2, "vjp": 1}
+    with library_calls() as used:
+        made_before(3.0)  # a gradient function made outside: used, but no ad.grad call
+    assert set(used) == {"grad"} and used["grad"] == 0
 
 
 def test_use_library_with_names_refuses_other_library_functions_only(

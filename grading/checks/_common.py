@@ -74,11 +74,11 @@ def items(got: Any, n: int, where: str, expected: str) -> tuple[Any, ...]:
     """`got` as a tuple of its n items: a tuple, a list or a 1-d array of length n
     (np.array([value, tangent]) is a pair too), else a message saying what came
     back (the type and, for a sequence, its length)."""
-    if isinstance(got, (tuple, list)) and len(got) == n:
+    sequence = isinstance(got, (tuple, list)) or (isinstance(got, np.ndarray)
+                                                  and got.ndim == 1)
+    if sequence and len(got) == n:
         return tuple(got)
-    if isinstance(got, np.ndarray) and got.shape == (n,):
-        return tuple(got)
-    if isinstance(got, (tuple, list)):
+    if sequence:
         what = f"a {type(got).__name__} of {len(got)} item{'' if len(got) == 1 else 's'}"
     else:
         what = f"{type(got).__name__}: {got!r}"[:200]

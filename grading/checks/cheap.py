@@ -49,13 +49,14 @@ LONG_N = 200_000
 LONG_SECONDS = 10.0
 
 
-def _long_vector(r: np.random.Generator) -> tuple[str, np.ndarray]:
-    """LONG_N entries close to 1, so that no partial product under- or overflows."""
+def _long_vector(r: np.random.Generator) -> tuple[str, np.ndarray, float]:
+    """LONG_N entries close to 1, so that no partial product under- or overflows,
+    and the seconds allowed on them."""
     x = np.exp(r.normal(0.0, 1e-3, size=LONG_N))
     x[r.integers(LONG_N)] = 0.0
     return (f"{LONG_N // 1000} thousand entries, one of them zero: an O(n) method takes "
-            f"a fraction of the {LONG_SECONDS:g} s allowed, a product per entry (O(n²)) "
-            "minutes", x)
+            f"about a second of the {LONG_SECONDS:g} s allowed, a product per entry "
+            "(O(n²)) minutes", x, LONG_SECONDS)
 
 
 @check
@@ -64,19 +65,20 @@ def check_product_gradient(student: Any, method: str, seed: int) -> str:
     vector, in limited time); by prefix and suffix products ("dp"), also where
     the whole product overflows."""
     r = rng(seed)
-    cases = _vectors(r)
+    cases: list[tuple[str, np.ndarray, float | None]] = [
+        (label, x, None) for label, x in _vectors(r)]
     if method == "dp":
         cases.append(("the whole product overflows to inf, no gradient entry does: "
                       "prefix and suffix products never form it, dividing it fails",
-                      _overflowing(r)))
+                      _overflowing(r), None))
     cases.append(_long_vector(r))
-    for label, x in cases:
+    for label, x, seconds in cases:
         with np.errstate(over="ignore"):  # the value of f itself may be inf
             expected = ad.grad(anp.prod)(x)
         shown = f"x = {num(x)} ({label})"
         got = call_student(student, x.copy(), name=f"product_grad_{method}",
                            task=f"the gradient of a product ({method})", shown=shown,
-                           seconds=LONG_SECONDS if len(x) == LONG_N else None)
+                           seconds=seconds)
         assert_close(got, expected, f"∇ prod(x) by {method} for {shown}")
     extra = ", and where the whole product overflows" if method == "dp" else ""
     return f"product_grad_{method} runs in O(n) and is exact, zeros included{extra}"

@@ -50,7 +50,8 @@ def _programs(seed: int) -> list[tuple[str, Any, list[float], Any]]:
 
 @check
 def check_assemble(assemble: Any, seed: int) -> str:
-    """`assemble(nodes)` must return seed 001's (A, b): A[i,i] = -1, A[i,k] = ∂f_k/∂z_i."""
+    """`assemble(nodes)` must return (A, b) in the convention of *Differentiable
+    Computations*: A[i,i] = -1, A[i,k] = ∂f_k/∂z_i."""
     for name, fn, args, tape in _programs(seed):
         nodes = _wengert_list(lambda *a, fn=fn: fn(anp, *a), *args)
         A_ref, b_ref = lagrangian.system(tape, sparse=False)

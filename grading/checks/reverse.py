@@ -38,6 +38,11 @@ def check_unbroadcast(unbroadcast: Any, seed: int) -> str:
     return "unbroadcast sums gradients back to the argument's shape"
 
 
+def _copies(*values: Any) -> list[Any]:
+    """Arrays copied, other values as they are: what student code may write into."""
+    return [np.copy(v) if isinstance(v, np.ndarray) else v for v in values]
+
+
 def _arguments(r: np.random.Generator, name: str, floats: bool) -> tuple[Any, ...]:
     if floats:  # Python floats, as `x * 2.0` or `exp(1.0)` hand them to the rules
         x = float(r.normal())
@@ -75,8 +80,7 @@ def check_vjp_rules(rules: Any, names: tuple[str, ...], seed: int) -> str:
                         for i, a in enumerate(args)]
             # the rule gets copies: one that writes into g, z or an argument must
             # not change what it is compared with
-            got = call_student(rules[name], *[np.copy(v) if isinstance(v, np.ndarray) else v
-                                              for v in (g, z, *args)],
+            got = call_student(rules[name], *_copies(g, z, *args),
                                name=f"vjp_rules[{name!r}]", task=f"the VJP rule of {name}",
                                shown=shown)
             got = items(got, len(args), f"vjp_rules[{name!r}] on {shown}",
@@ -116,7 +120,7 @@ def _seed000_sum(m: Any, x: Any) -> Any:
 
 @check
 def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
-    """The adjoint of every node of seed 000's program, and of one with constants
+    """The adjoint of every node of Vieira's program, and of one with constants
     and an unused node, must match the reference tape.
 
     The student's tape must record the inputs first, then one node per operation
@@ -167,8 +171,7 @@ def _check_grad(grad: Any, m: Any, fn: Any, args: tuple, names: tuple[str, ...],
                 shown: str) -> None:
     expected = ad.grad(lambda *a: fn(anp, *a), argnums=tuple(range(len(args))))(*args)
     prob = _Problem(fn, m)
-    got = call_student(lambda: grad(prob)(*[np.copy(a) if isinstance(a, np.ndarray) else a
-                                            for a in args]),
+    got = call_student(lambda: grad(prob)(*_copies(*args)),
                        name="grad(f)", task="reverse mode", shown=shown)
     got = _grads(got, len(args), shown)
     for name, g, e in zip(names, got, expected):
@@ -179,7 +182,7 @@ def _check_grad(grad: Any, m: Any, fn: Any, args: tuple, names: tuple[str, ...],
 
 @check
 def check_gradient_seed000(grad: Any, ops: Any, seed: int) -> str:
-    """`grad(f)(x)` for seed 000's f(x) = exp(exp x + exp(x)²) + sin(exp x + exp(x)²)."""
+    """`grad(f)(x)` for Vieira's f(x) = exp(exp x + exp(x)²) + sin(exp x + exp(x)²)."""
     m = namespace(ops, OPS, "check_gradient_seed000")
     for x in rng(seed).uniform(-1.5, 0.5, size=3):
         _check_grad(grad, m, problems.seed000_f, (float(x),), ("x",),
@@ -200,12 +203,12 @@ def check_gradient_network(grad: Any, ops: Any, seed: int) -> str:
     return "grad of the network's loss is exact for every parameter"
 
 
-
-def _hvp_cases(r: np.random.Generator) -> list[tuple[str, Any, np.ndarray, np.ndarray]]:
-    """(description, fn(m, x) written with the operations of m, x, v): the network's
-    loss in W1 along a direction of length about 1, and Vieira's f summed over a
-    vector along directions of length 10⁴ and 10⁻⁴, where a step ε fixed in
-    absolute terms moves x by far too much or by too little for six digits."""
+def _hvp_cases(r: np.random.Generator) -> list[tuple[str, Any, np.ndarray, np.ndarray, str]]:
+    """(description, fn(m, x) written with the operations of m, x, v, a hint): the
+    network's loss in W1 along a direction of length about 1, and Vieira's f
+    summed over a vector along directions of length 10⁴ and 10⁻⁴, where a step ε
+    fixed in absolute terms moves x by far too much or by too little for six
+    digits (the hint says so)."""
     n, d, h, k = 5, 3, 4, 2
     b1, W2, b2 = r.normal(size=h), r.normal(size=(h, k)), r.normal(size=k)
     X, Y = r.normal(size=(n, d)), r.normal(size=(n, k))
@@ -213,11 +216,12 @@ def _hvp_cases(r: np.random.Generator) -> list[tuple[str, Any, np.ndarray, np.nd
     def loss_in_W1(m: Any, W1: Any) -> Any:
         return problems.network_loss(m, W1, b1, W2, b2, X, Y)
     cases = [("the network's loss as a function of W1", loss_in_W1,
-              r.normal(size=(d, h)), r.normal(size=(d, h)) / 3.0)]
+              r.normal(size=(d, h)), r.normal(size=(d, h)) / 3.0, "")]
     for length in (1e4, 1e-4):
         x, v = r.uniform(-1.0, 0.5, size=4), r.normal(size=4)
         cases.append((f"sum(f(x)) (Vieira's f) along a v of length {length:g}", _seed000_sum,
-                      x, length * v / np.linalg.norm(v)))
+                      x, length * v / np.linalg.norm(v),
+                      "; H·v is linear in v, so the step should scale with v"))
     return cases
 
 
@@ -226,7 +230,7 @@ def check_hvp(hvp: Any, ops: Any, seed: int) -> str:
     """`hvp(f, x, v)` must give ∇²f(x)·v to six digits from two gradients of f
     (central differences of the student's grad), for directions v of any length."""
     m = namespace(ops, OPS, "check_hvp")
-    for shown, fn, x, v in _hvp_cases(rng(seed)):
+    for shown, fn, x, v, hint in _hvp_cases(rng(seed)):
         expected = ad.hvp(lambda a, fn=fn: fn(anp, a), x, v)
         prob = _Problem(fn, m)
         where = f"{shown}, at x = {num(x)}, v = {num(v)}"
@@ -234,8 +238,7 @@ def check_hvp(hvp: Any, ops: Any, seed: int) -> str:
                            task="Hessian-vector products", shown=where)
         largest = float(np.max(np.abs(expected)))
         assert_close(got, expected, f"H·v for {where} (to six digits of its largest "
-                     "entry; H·v is linear in v, so the step should scale with v)",
-                     rtol=1e-6, atol=1e-6 * largest)
+                     f"entry{hint})", rtol=1e-6, atol=1e-6 * largest)
         if prob.calls > 2:
             raise AssertionError(f"hvp evaluated f {prob.calls} times for {shown}; two "
                                  "gradients suffice (building H would take one per entry)")

@@ -149,7 +149,10 @@ class Tracer(TracerBase):
         raise TypeError(
             "float() of a traced value would cut it out of the derivative. Keep it "
             "as it is (arithmetic and autodiff_lite.numpy work on it); to read the "
-            "number without differentiating it, use autodiff_lite.primal(x)")
+            "number without differentiating it, use autodiff_lite.primal(x). "
+            "Writing it into a NumPy array (a[i] = x, which NumPy reports as "
+            "'setting an array element with a sequence') calls float() too: build "
+            "the array from traced values with anp.stack([...]) instead")
 
     def __int__(self) -> NoReturn:
         raise TypeError("int() of a traced value is not differentiable; use "

@@ -204,4 +204,3 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
         _not_answered(label)
         return
     print(f"✓ {label}: {summary}")
-

@@ -25,6 +25,18 @@ def test_float_of_a_traced_value_suggests_primal() -> None:
         ad.grad(lambda x: float(x) * 2.0)(1.0)
 
 
+def test_writing_a_traced_value_into_a_numpy_array_says_what_to_do_instead() -> None:
+    def f(x: ad.Box) -> ad.Box:
+        a = np.zeros(2)
+        a[0] = x * 2.0  # NumPy's own error: "setting an array element with a sequence"
+        return anp.sum(a)
+
+    with pytest.raises(ValueError) as err:
+        ad.grad(f)(1.0)
+    assert re.search(r"a\[i\] = x.*anp\.stack", str(err.value.__cause__))
+    assert ad.grad(lambda x: anp.sum(anp.stack([x * 2.0, 0.0])))(1.0) == 2.0
+
+
 def test_primal_reads_the_number_without_differentiating() -> None:
     assert ad.grad(lambda x: ad.primal(x) * x)(3.0) == 3.0
 

@@ -49,7 +49,8 @@ def module_dir(module: types.ModuleType) -> str:
 _REFERENCE = "autodiff_lite"
 _REFERENCE_DIR = module_dir(autodiff_lite)
 # the code whose calls of the reference are not the student's: its own, grading's
-_OWN_CODE = (_REFERENCE_DIR, os.path.dirname(os.path.abspath(__file__)) + os.sep)
+# (and, for lessons' self-checks, code that is not the learner's either)
+OWN_CODE = (_REFERENCE_DIR, os.path.dirname(os.path.abspath(__file__)) + os.sep)
 _errstate = np.errstate
 _catch_warnings = warnings.catch_warnings
 _simplefilter = warnings.simplefilter
@@ -237,7 +238,7 @@ def library_calls() -> Iterator[collections.Counter[str]]:
         name = code.co_qualname.partition(".")[0]
         own = public.get(name)
         if (own is not None and own.co_filename == code.co_filename
-                and not frame.f_back.f_code.co_filename.startswith(_OWN_CODE)):
+                and not frame.f_back.f_code.co_filename.startswith(OWN_CODE)):
             counts[name] += 1 if code is own else 0
 
     previous = _getprofile()

@@ -49,6 +49,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import sysconfig
 import types
 from typing import Any, Callable
 
@@ -189,18 +190,51 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
 
     `test()` returns a short summary when the answer is right (✓), raises
     AssertionError with the reason when it is wrong (✗), and returns None when
-    the exercise is not answered yet. An error raised by the learner's code is
-    reported as ✗ with its type and message, so "Run all" goes on.
+    the exercise is not answered yet. Whatever else it raises becomes one line,
+    so "Run all" goes on: an answer not defined yet (a NameError in `test`
+    itself: the exercise cell has not run) or a stub's NotImplementedError is
+    not answered yet; an error from the learner's code is reported with its
+    type and message; one from the test's own lines means the answer does not
+    have the form the test expects (a number where it wants a pair, say).
     """
     try:
         summary = test()
     except AssertionError as err:
         print(f"✗ {label}: not yet. {err}")
         return
-    except Exception as err:  # the learner's code failed: say how, do not stop the notebook
+    except NotImplementedError:
+        _not_answered(label, "your code raises NotImplementedError")
+        return
+    except Exception as err:  # noqa: BLE001  (one line whatever went wrong)
+        if not _raised_in_learner_code(err, test):
+            if isinstance(err, NameError):
+                _not_answered(label, f"{err}: run the exercise cell first")
+            else:
+                print(f"✗ {label}: not yet. Your answer does not have the form the "
+                      f"exercise asks for: checking it raised {type(err).__name__}: {err}")
+            return
         print(f"✗ {label}: not yet. Your code raised {type(err).__name__}: {err}")
         return
     if summary is None:
         _not_answered(label)
         return
     print(f"✓ {label}: {summary}")
+
+
+# where the code of Python, installed packages and this course's own packages lives
+_LIBRARY_CODE = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")}
+                      | set(sandbox.OWN_CODE))
+
+
+def _raised_in_learner_code(err: BaseException, test: Callable[..., Any]) -> bool:
+    """Whether a frame of `err`'s traceback is the learner's code: neither the
+    check cell's (where `test` was defined; Jupyter names each cell's code
+    apart) nor a library's."""
+    cell = test.__code__.co_filename
+    tb = err.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename != cell and not filename.startswith(_LIBRARY_CODE):
+            return True
+        tb = tb.tb_next
+    return False

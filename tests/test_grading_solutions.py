@@ -431,8 +431,9 @@ def test_ps4_hypergradient_by_other_methods_fails(ps4: dict[str, Any]) -> None:
     ns = {"np": np, "conjugate_gradient": ps4["conjugate_gradient"]}
     exec(_OTHER_METHODS, ns)
     for name in ("finite_differences", "unrolled"):
-        with pytest.raises(AssertionError, match=r"the value is right, but it made \d call\(s\) "
-                                                 r"to the conjugate_gradient it uses, none .* for v"):
+        with pytest.raises(AssertionError, match=r"the value is right, but it (made \d call\(s\) "
+                                                 r"to the conjugate_gradient it uses, none|never "
+                                                 r"calls conjugate_gradient) .* for v"):
             checks.check_ridge_hypergradient(ns[name], seed=4)
         assert ns["conjugate_gradient"] is ps4["conjugate_gradient"]  # put back
 

@@ -77,12 +77,12 @@ def _answer(lesson: str, exercise: str, answer: str) -> str:
     """What the check cell of `exercise` prints for `answer` (code defining it)."""
     check = _check_cell(_code_cells(lesson), exercise)
     ns = dict(_lesson_until(lesson, check))  # the answer stays out of the next case
-    exec(answer, ns)  # noqa: S102
+    exec(compile(answer, "<answer>", "exec"), ns)  # noqa: S102  (named apart, as Jupyter's cells)
     out = io.StringIO()
     rows = set(RULES)
     try:
         with contextlib.redirect_stdout(out):
-            exec(_code_cells(lesson)[check], ns)  # noqa: S102
+            exec(compile(_code_cells(lesson)[check], "<check>", "exec"), ns)  # noqa: S102
     finally:
         for name in set(RULES) - rows:  # lesson 08's exercise 2 registers a row
             del RULES[name]
@@ -175,7 +175,10 @@ _CASES = [
      "and your code calls ad.grad"),
     ("01", "Exercise 2", "best_central_exponent = -6", "✓"),
     ("01", "Exercise 2", "best_central_exponent = 1e-6", "answer with the exponent"),
+    ("01", "Exercise 2", "best_central_exponent = -4", "another step gives a smaller error"),
     ("02", "Exercise 2", "quotient = (3.0, 5.0)", "✓"),
+    ("02", "Exercise 2", "quotient = np.array([3.0, 5.0])", "✓"),
+    ("02", "Exercise 2", "quotient = (3.0, 1.0)", "the tangent part 1.0 is not it"),
     ("02", "Exercise 2", "quotient = ad.Dual(3.0, 2.0) / ad.Dual(1.0, -1.0)",
      "quotient must be a pair"),
     ("02", "Exercise 3", DUAL_JACOBIAN, "✓"),
@@ -191,8 +194,14 @@ _CASES = [
      "    return f(x), (f(x + 1e-5) - f(x - 1e-5)) / 2e-5", "✗ Exercise 2: not yet. at x ="),
     ("03", "Exercise 2", HAND_H.replace("return h, x_bar", "return 0.0, x_bar"),
      "the value h is wrong"),
+    ("03", "Exercise 2", HAND_H.replace("return h, x_bar", "return x_bar"),
+     "h_and_derivative must return the pair (h, x_bar)"),
+    ("03", "Exercise 2", "def h_and_derivative(x):\n"
+     "    return np.sin(x ** 2) * x, ad.grad(lambda t: anp.sin(t ** 2) * t)(x)",
+     "by hand, in plain NumPy, and your code calls ad.grad"),
     ("05", "Exercise 1", "dz_dx_at_2, dz_dx_at_10 = 0.25, 0.0769", "✓"),
-    ("05", "Exercise 1", "dz_dx_at_2, dz_dx_at_10 = 0.25, 1 / 12", "expected 0.0769"),
+    ("05", "Exercise 1", "dz_dx_at_2, dz_dx_at_10 = 0.25, 1 / 12",
+     "at x = 10: 0.08333333333333333 is not within 5e-5 of dz/dx"),
     # as its text says: hyper.ridge_weights, ad.grad, ad.hvp, ad.jvp, conjugate_gradient
     # (check_exercise hands the check a wrapper, which must show the check the
     # notebook's conjugate_gradient: the check watches it for the adjoint solve)
@@ -214,10 +223,26 @@ def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):
      "computes tanh 3 times"),
     ("06", "Exercise 2", FORWARD_LOG_Z, "✓"),
     ("06", "Exercise 2", BY_ENUMERATION, "that is a sum over all paths"),
+    ("06", "Exercise 2", FORWARD_LOG_Z.replace("len(psi)", "T2"), "not T2?"),
+    ("06", "Exercise 2", FORWARD_LOG_Z.replace("psi2 * ad.grad", "ad.grad"),
+     "log_Z_ex2 is right, but marginals_ex2 misses"),
+    ("06", "Exercise 1", "def value_and_grad_by_hand(x):\n    t = anp.tanh(x)\n"
+     "    gradient = t + x * (1 - t * t)\n    for _ in range(20):\n"
+     "        gradient = gradient * 1.0 + 0.0 * x * t\n    return anp.sum(x * t), gradient",
+     "the budget is 3"),
+    ("06", "Exercise 1", "def value_and_grad_by_hand(x):\n    t = anp.tanh(x)\n"
+     "    return t + x * (1 - t * t), anp.sum(x * t)  # the pair the other way round",
+     "Your answer does not have the form the exercise asks for"),
     ("07", "Exercise 2", "def dp_dx(a, b, x):\n    f = a + b * x\n"
      "    return sum(b[i] * np.prod(np.delete(f, i)) for i in range(len(f)))", "✓"),
     ("07", "Exercise 2", "def dp_dx(a, b, x):\n    p = lambda t: np.prod(a + b * t)\n"
      "    return (p(x + 1e-5) - p(x - 1e-5)) / 2e-5", "relative error"),
+    ("07", "Exercise 2", "def dp_dx(a, b, x):\n"
+     "    return ad.derivative(lambda t: anp.prod(a + b * t))(x)",
+     "leave-one-out products, in plain NumPy, and your code calls ad.derivative"),
+    ("07", "Exercise 2", "def dp_dx(a, b, x):\n    f = a + b * x\n    if np.all(f != 0):\n"
+     "        return np.prod(f) * np.sum(b / f)\n    # zeros: still to do",
+     "dp_dx returns None at x = 2.0"),
     ("08", "Exercise 1", "def jacobian_row(f, x, i):\n    out, pullback = ad.vjp(f, x)\n"
      "    return pullback(np.eye(len(out))[i])[0]", "✓"),
     ("08", "Exercise 1", "def jacobian_row(f, x, i):\n    return ad.jacfwd(f)(x)[i]",
@@ -245,11 +270,15 @@ def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):
      "n = 2: the tree has"),
     # 02-1: df/dx2 = x1 - cos(x2) = 2 - cos 5
     ("02", "Exercise 1", "dy_dx2 = 1.716", "✓"),
-    ("02", "Exercise 1", "dy_dx2 = 2.284  # the sign of sin's tangent flipped", "expected about 1.716"),
+    ("02", "Exercise 1", "dy_dx2 = 2.284  # the sign of sin's tangent flipped",
+     "2.284 is not within 1e-3 of ∂f/∂x2"),
+    ("02", "Exercise 1", "dy_dx2 = (5.5, 1.716)  # the value too", "should be one number"),
+    ("02", "Exercise 1", "del dy_dx2  # the check cell run before the exercise cell",
+     "not answered yet (name 'dy_dx2' is not defined: run the exercise cell first)"),
     # 03-1: at (e, 4), v2 = 4 and dL/dv2 = 1 + 1/(2·2): (4/e · 1.25, 1 · 1.25)
     ("03", "Exercise 1", "grad_L = (1.8394, 1.25)", "✓"),
     ("03", "Exercise 1", "grad_L = (1.4715, 1.0)  # the path through the sqrt forgotten",
-     "dL/dw1: expected about 1.8394"),
+     "dL/dw1: 1.4715 is not within 1e-3"),
     ("03", "Exercise 3", "backward_passes_jacobian = 10\nforward_passes_jacobian = 10 ** 6\n"
      "backward_passes_loss_gradient = 1", "✓"),
     ("03", "Exercise 3", "backward_passes_jacobian = 10 ** 6\nforward_passes_jacobian = 10\n"
@@ -258,6 +287,8 @@ def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):
     ("04", "Exercise 1", _solution("ps3_lagrangian", "assemble")
      + "\n_right = assemble\ndef assemble(nodes):  # row and column swapped\n"
      "    A, b = _right(nodes)\n    return A.T, b", "(row i = variable, column k = constraint)"),
+    ("04", "Exercise 1", _solution("ps3_lagrangian", "assemble").replace("return A, b", "return A"),
+     "expected a pair (A, b), got a NumPy array of shape"),
     ("04", "Exercise 2", _solution("ps3_lagrangian", "back_substitute"), "✓"),
     ("04", "Exercise 2", "def back_substitute(A, b):\n    return np.linalg.solve(A, b)",
      "numpy.linalg"),
@@ -276,6 +307,10 @@ def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):
      + "\n_right = ridge_hypergradient\ndef ridge_hypergradient(*data):  # a sign slip\n"
      "    return -_right(*data)",
      "dV/dλ for a ridge problem"),
+    ("05", "Exercise 3", "def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):\n"
+     "    problem = hyper.RidgeProblem(X_train, y_train, X_val, y_val)\n"
+     "    return hyper.hypergradient(problem, lam).gradient",
+     "never calls conjugate_gradient to solve"),
     ("06", "Exercise 3", "segments_ex3 = 100\narrays_held_ex3 = 200\nsteps_evaluated_ex3 = 20_000",
      "✓"),
     ("06", "Exercise 3", "segments_ex3 = 100\narrays_held_ex3 = 200\nsteps_evaluated_ex3 = 10_000",
@@ -290,6 +325,9 @@ def ridge_hypergradient(X_train, y_train, X_val, y_val, lam):
     ("07", "Exercise 3", "def trace_chain_grad_A2(A1, A2, A3):\n    return (A3 @ A1).T", "✓"),
     ("07", "Exercise 3", "def trace_chain_grad_A2(A1, A2, A3):\n    return A3 @ A1", "dL/dA2"),
     ("07", "Exercise 4", PRODUCT_HESSIAN, "✓"),
+    ("07", "Exercise 4", PRODUCT_HESSIAN.replace("n = len(x)", "n = x.shape[0]"), "✓"),
+    ("07", "Exercise 4", PRODUCT_HESSIAN.replace("    H = np.zeros", "    if 0.0 in x:\n"
+     "        return None\n    H = np.zeros"), "product_hessian returns None at x = [1.5, 0.0"),
     ("07", "Exercise 4", "def product_hessian(x):  # by division\n    x = np.asarray(x)\n"
      "    with np.errstate(divide='ignore', invalid='ignore'):\n"
      "        H = np.prod(x) / np.outer(x, x)\n    np.fill_diagonal(H, 0.0)\n    return H",
@@ -318,6 +356,8 @@ def test_a_self_check_tells_right_from_wrong(lesson: str, exercise: str, answer:
     line = _answer(lesson, exercise, answer)
     if says == "✓":
         assert line.startswith(f"✓ {exercise}: "), line
+    elif says.startswith("not answered yet"):
+        assert line.startswith(f"{exercise}: {says}"), line
     else:
         assert line.startswith(f"✗ {exercise}: not yet. ") and says in line, line
 

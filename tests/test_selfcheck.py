@@ -146,25 +146,38 @@ def test_later_cells_can_use_the_library_and_numpy_freely(capsys: pytest.Capture
 
 
 def test_check_answer_prints_a_verdict_and_never_raises(capsys: pytest.CaptureFixture) -> None:
+    learner: dict[str, Any] = {}  # an exercise cell: code named apart from this file's
+    exec(compile("def crashes():\n    return [][0]\n"
+                 "def stub():\n    raise NotImplementedError\n"
+                 "pair = 1.5\n", "<exercise cell>", "exec"), learner)
+
     def wrong() -> str:
         raise AssertionError("1 + 1 is 2")  # a lesson's `assert ..., reason` (not rewritten there)
 
-    def crashes() -> str:
-        return str([][0])
+    def learners_bug() -> str:
+        return str(learner["crashes"]())
 
-    def type_error() -> str:
-        return "a" + 1  # type: ignore[operator]
+    def not_a_pair() -> str:  # the test unpacks what should be a pair
+        value, tangent = learner["pair"]
+        return "correct."
 
-    for test in (lambda: "correct.", wrong, crashes, type_error, lambda: None):
+    def exercise_cell_not_run() -> str:
+        return str(answer_not_defined_yet)  # type: ignore[name-defined]  # noqa: F821
+
+    for test in (lambda: "correct.", wrong, learners_bug, not_a_pair, exercise_cell_not_run,
+                 learner["stub"], lambda: None):
         assert check_answer("Exercise 1", test) is None
+    blank = "Fill in the exercise cell, run it, then run this cell again."
     assert capsys.readouterr().out.splitlines() == [
         "✓ Exercise 1: correct.",
         "✗ Exercise 1: not yet. 1 + 1 is 2",
         "✗ Exercise 1: not yet. Your code raised IndexError: list index out of range",
-        "✗ Exercise 1: not yet. Your code raised TypeError: can only concatenate str (not "
-        "\"int\") to str",
-        "Exercise 1: not answered yet. Fill in the exercise cell, run it, then run this "
-        "cell again.",
+        "✗ Exercise 1: not yet. Your answer does not have the form the exercise asks for: "
+        "checking it raised TypeError: cannot unpack non-iterable float object",
+        "Exercise 1: not answered yet (name 'answer_not_defined_yet' is not defined: run "
+        f"the exercise cell first). {blank}",
+        f"Exercise 1: not answered yet (your code raises NotImplementedError). {blank}",
+        f"Exercise 1: not answered yet. {blank}",
     ]
 
 

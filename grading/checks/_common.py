@@ -73,13 +73,15 @@ def namespace(ops: Any, needed: tuple[str, ...], what: str) -> SimpleNamespace:
 def items(got: Any, n: int, where: str, expected: str) -> tuple[Any, ...]:
     """`got` as a tuple of its n items: a tuple, a list or a 1-d array of length n
     (np.array([value, tangent]) is a pair too), else a message saying what came
-    back (the type and, for a sequence, its length)."""
+    back (the type and, for a sequence, its length; for an array, its shape)."""
     sequence = isinstance(got, (tuple, list)) or (isinstance(got, np.ndarray)
                                                   and got.ndim == 1)
     if sequence and len(got) == n:
         return tuple(got)
     if sequence:
         what = f"a {type(got).__name__} of {len(got)} item{'' if len(got) == 1 else 's'}"
+    elif isinstance(got, np.ndarray):  # its repr would be many lines, cut off
+        what = f"a NumPy array of shape {got.shape}"
     else:
         what = f"{type(got).__name__}: {got!r}"[:200]
     raise AssertionError(f"{where}: expected {expected}, got {what}")

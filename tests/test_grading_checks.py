@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -255,6 +256,37 @@ def test_a_pair_may_be_a_numpy_array_of_two_numbers_but_not_of_three() -> None:
     checks.check_jvp(lambda f, p, t: np.array(jvp(f, p, t)), OPS, seed=0)
     with pytest.raises(AssertionError, match=r"expected a pair \(value, tangent\), got a ndarray of 3 items"):
         checks.check_jvp(lambda f, p, t: np.array([*jvp(f, p, t), 0.0]), OPS, seed=0)
+
+
+@pytest.mark.parametrize("method, step, which", [
+    ("central", np.finfo(float).eps ** 0.5, "small"),  # the forward difference's step
+    ("central", 1e-7, "small"),
+    ("forward", 1e-9, "small"),
+])
+def test_a_step_far_from_the_balance_fails_step_choice(method: str, step: float,
+                                                        which: str) -> None:
+    # Accurate enough on the problem functions (their large third derivatives hide
+    # round-off), yet far from balancing the two errors the statement describes.
+    def scaled(f, x, h=None):  # type: ignore[no-untyped-def]
+        h = step * max(1.0, abs(x)) if h is None else h
+        return (f(x + h) - f(x)) / h if method == "forward" else (f(x + h) - f(x - h)) / (2 * h)
+    with pytest.raises(AssertionError, match=f"the step is too {which}"):
+        checks.check_step_choice(scaled, method, seed=0)
+
+
+@pytest.mark.parametrize("method, step", [
+    ("central", lambda x: np.finfo(float).eps ** (1 / 3) * (1.0 + abs(x))),
+    ("central", lambda x: 1e-5 * max(1.0, abs(x))),
+    ("central", lambda x: 2e-6 * max(1.0, abs(x))),
+    ("forward", lambda x: 1e-8 * (1.0 + abs(x))),
+    ("forward", lambda x: np.finfo(float).eps ** 0.5 * max(1.0, abs(x))),
+])
+def test_other_good_steps_pass_step_choice(method: str, step: Any) -> None:
+    def good(f, x, h=None):  # type: ignore[no-untyped-def]
+        h = step(x) if h is None else h
+        return (f(x + h) - f(x)) / h if method == "forward" else (f(x + h) - f(x - h)) / (2 * h)
+    for seed in (0, 1, 2):
+        checks.check_step_choice(good, method, seed=seed)
 
 
 def test_careless_step_fails_step_choice() -> None:

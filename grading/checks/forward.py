@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,56 @@ def check_step_choice(student: Any, method: str, seed: int) -> str:
                      "large (truncation) or too small (round-off)"
                      + ("; at large |x| it must grow with |x|" if length > 1.0 else ""),
                      rtol=tol, atol=tol * max(1.0, abs(f(x))) / length)
+    for x in sorted({x for _, _, x, _ in draws}):
+        _check_step_size(student, method, x)
     return f"your default step makes the {method} difference accurate"
+
+
+# The error of a difference quotient with step h = u·s, for a function that varies
+# on the scale s = max(1, |x|) (its k-th derivative about |f| / s^k), relative to
+# |f'|: truncation plus round-off ε/u. Its minimum is at u* = sqrt(2ε) (forward)
+# or (3ε)^(1/3) (central).
+_EPS = float(np.finfo(float).eps)
+_MODEL_ERROR = {"forward": lambda u: u / 2 + _EPS / u,
+                "central": lambda u: u * u / 6 + _EPS / u}
+_BEST_U = {"forward": (2 * _EPS) ** 0.5, "central": (3 * _EPS) ** (1 / 3)}
+_STEP_SLACK = 10.0  # how far above the least modelled error a default step may be
+
+
+def _check_step_size(student: Any, method: str, x: float) -> None:
+    """The default step itself must be near the balance of the two errors.
+
+    Accuracy on a few functions cannot tell a central difference with the forward
+    difference's step (about 1e-8) from one with a good step: where the third
+    derivative is large both land near 1e-9. So the step is read off the points
+    where the student's function evaluates f, and judged by the error model the
+    statement describes, for a function whose derivatives are the size of f.
+    """
+    scale = max(1.0, abs(x))
+    points: list[float] = []
+
+    def f(t: float) -> float:
+        points.append(float(t))
+        return math.exp((t - x) / scale)
+    call_student(student, f, x, name=f"{method}_difference",
+                 task=f"the {method} difference with a good step",
+                 shown=f"f(t) = exp((t - x) / max(1, |x|)), x = {num(x)}")
+    span = max(points, default=x) - min(points, default=x)
+    h = span / (2.0 if method == "central" else 1.0)
+    if h <= 0.0:
+        raise AssertionError(f"{method}_difference(f, x) at x = {num(x)} evaluated f "
+                             f"at {len(points)} point(s) with no step between them")
+    u = h / scale
+    error, least = _MODEL_ERROR[method](u), _MODEL_ERROR[method](_BEST_U[method])
+    if error > _STEP_SLACK * least:
+        which = "small (round-off)" if u < _BEST_U[method] else "large (truncation)"
+        raise AssertionError(
+            f"{method}_difference(f, x) at x = {num(x)} takes the step h = {h:.1e}"
+            + (f", {u:.1e} times max(1, |x|)" if scale > 1.0 else "")
+            + ". For a function whose derivatives are the size "
+            f"of the function, truncation and round-off together then err "
+            f"{error / least:.0f} times as much as with the best step: the step is too "
+            f"{which}. Balance the two error terms of the {method} difference.")
 
 
 _BINARY = {

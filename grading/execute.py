@@ -69,6 +69,20 @@ def _sockets() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="grading-kernels-")
 
 
+def over_ipc(km: KernelManager) -> KernelManager:
+    """Have `km` talk to its kernel over Unix sockets in a private folder, not TCP.
+
+    No other user of the machine can reach the kernel (ipykernel warns about
+    TCP without encryption). Not on Windows, and not where $TMPDIR is too deep
+    for a socket's path (each socket adds "-<n>" to it): there the kernel keeps
+    TCP ports on 127.0.0.1.
+    """
+    path = os.path.join(_sockets().name, f"kernel{next(_KERNELS)}")
+    if zmq.has("ipc") and len(path) + 4 <= zmq.IPC_PATH_MAX_LEN:
+        km.transport, km.ip = "ipc", path
+    return km
+
+
 STUCK_MESSAGE = ("this cell ran longer than {timeout} s and did not stop when interrupted "
                  "(it catches KeyboardInterrupt or ignores SIGINT), so the kernel was "
                  "restarted and the cells before it were run again; the tests that need "
@@ -129,13 +143,7 @@ class GuardedExecute(Execute):
     execute_cell = run_sync(async_execute_cell)
 
     def create_kernel_manager(self) -> KernelManager:
-        km = super().create_kernel_manager()
-        path = os.path.join(_sockets().name, f"kernel{next(_KERNELS)}")
-        # Not on Windows, and not where $TMPDIR is too deep for a socket's path
-        # (each socket adds "-<n>" to it): there the kernel keeps TCP ports.
-        if zmq.has("ipc") and len(path) + 4 <= zmq.IPC_PATH_MAX_LEN:
-            km.transport, km.ip = "ipc", path
-        return km
+        return over_ipc(super().create_kernel_manager())
 
     async def _run_quietly(self, code: str, cell_index: int) -> None:
         """Run `code` in the kernel; its outputs go nowhere."""

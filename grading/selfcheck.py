@@ -22,6 +22,13 @@ None, so that a cell shows nothing but that line:
   None while the exercise is not answered yet. `assert_close` (the checks'
   comparison, from `grading.compare`) says what is wrong with an array answer.
 
+A check cell run before its exercise cell fails on a name the exercise defines
+before `check_exercise` is even called. Imported in an IPython kernel, this module
+makes such a NameError, raised at the top level of a cell that calls
+`check_exercise` or `check_answer`, print the "not answered yet" line instead of
+a traceback (the cell still counts as failed, so "Run all" stops there); every
+other NameError keeps its usual traceback.
+
 Running a check leaves the kernel usable for the cells after it: the reference
 library is blocked only while the learner's code runs, and the profile hook,
 NumPy's error state and the warning filters are put back afterwards, so those
@@ -49,8 +56,11 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import linecache
+import re
 import sysconfig
 import types
+from types import TracebackType
 from typing import Any, Callable
 
 import autodiff_lite
@@ -238,3 +248,38 @@ def _raised_in_learner_code(err: BaseException, test: Callable[..., Any]) -> boo
             return True
         tb = tb.tb_next
     return False
+
+
+# the label of a check call in a cell's source: check_exercise("Exercise 3", ...)
+_CHECK_CALL = re.compile(r"""\bcheck_(?:exercise|answer)\(\s*(["'])(.+?)\1""")
+
+
+def _name_error_in_check_cell(shell: Any, etype: type[BaseException], value: BaseException,
+                              tb: TracebackType, tb_offset: int | None = None) -> None:
+    """IPython's handler for NameError (see the module docstring)."""
+    last = tb
+    while last.tb_next is not None:
+        last = last.tb_next
+    code = last.tb_frame.f_code
+    source = "".join(linecache.getlines(code.co_filename))
+    calls = [(source.count("\n", 0, m.start()) + 1, m.group(2))
+             for m in _CHECK_CALL.finditer(source)]
+    if code.co_name != "<module>" or not calls:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+        return
+    # the call the failing line belongs to: the last one that starts at or before it
+    label = [lab for line, lab in calls if line <= last.tb_lineno][-1:] or [calls[0][1]]
+    _not_answered(label[0], f"{value}: run the cells above this one first")
+
+
+def _register_in_kernel() -> None:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: nothing to register
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((NameError,), _name_error_in_check_cell)
+
+
+_register_in_kernel()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 import warnings
@@ -213,3 +214,43 @@ def test_use_library_with_names_refuses_other_library_functions_only(
     assert not selfcheck(checks.check_jacobian, by_jacfwd, anp, use_library=("Dual",))
     assert capsys.readouterr().out.splitlines()[-1].endswith(
         "build this from ad.Dual, and your code calls ad.jacfwd")
+
+
+# Cells run one after another in an IPython shell of its own (a fresh process: the
+# shell is a singleton that would outlive the test), each between two markers.
+_KERNEL_SCRIPT = r'''
+import sys
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+for cell in sys.stdin.read().split("\n#--cell--\n"):
+    print("<<cell>>", flush=True)
+    shell.run_cell(cell)
+    sys.stdout.flush()
+'''
+
+
+def _run_cells(*cells: str) -> list[str]:
+    setup = "from grading import checks\nfrom grading.selfcheck import check_exercise, check_answer"
+    done = subprocess.run([sys.executable, "-c", _KERNEL_SCRIPT], text=True, capture_output=True,
+                          input="\n#--cell--\n".join((setup, *cells)), timeout=120, check=True)
+    return done.stdout.split("<<cell>>")[2:]
+
+
+def test_a_check_cell_run_before_its_exercise_says_not_answered_yet() -> None:
+    early, second_call, elsewhere, inside = _run_cells(
+        'check_exercise("Exercise 3", checks.check_jacobian, jacobian)',
+        'def ok():\n    return "fine"\n\n\ncheck_answer("Exercise 1", ok)\n'
+        'check_exercise(\n    "Exercise 2",\n    checks.check_jvp,\n    jvp_answer,\n)',
+        "y = undefined_name + 1",
+        'def helper():\n    return missing_inside\n\n\ncheck_exercise("Exercise 4", helper())',
+    )
+    assert early.strip() == ("Exercise 3: not answered yet (name 'jacobian' is not defined: "
+                             "run the cells above this one first). Fill in the exercise cell, "
+                             "run it, then run this cell again.")
+    assert "✓ Exercise 1: fine" in second_call
+    assert "Exercise 2: not answered yet (name 'jvp_answer' is not defined" in second_call
+    assert "Traceback" not in early + second_call
+    # any other NameError keeps its traceback
+    assert "NameError" in elsewhere and "undefined_name" in elsewhere
+    assert "NameError" in inside and "missing_inside" in inside
+    assert "not answered yet" not in elsewhere + inside

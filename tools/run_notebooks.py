@@ -14,17 +14,27 @@ import sys
 from pathlib import Path
 
 import nbformat
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
+from grading.execute import over_ipc
+
 KERNEL = "python3"
+
+
+class _Client(NotebookClient):
+    """nbclient's client, with the kernel on Unix sockets where it can be."""
+
+    def create_kernel_manager(self) -> KernelManager:
+        return over_ipc(super().create_kernel_manager())
 
 
 def run(path: Path, timeout: int) -> None:
     """Execute one notebook and write it back with normalised metadata."""
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    _Client(nb, timeout=timeout, kernel_name=KERNEL, record_timing=False,
+            resources={"metadata": {"path": str(path.parent)}}).execute()
     # One print can arrive as several stream messages; merge them so the stored
     # outputs do not depend on how the kernel happened to flush.
     nb, _ = CoalesceStreamsPreprocessor().preprocess(nb, {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import re
 from typing import Any
 
@@ -163,6 +164,72 @@ def test_a_forward_step_a_little_too_large_fails() -> None:
         return (f(x + h) - f(x)) / h
     with pytest.raises(AssertionError, match="the step is too large"):
         checks.check_step_choice(forward, "forward", seed=0)
+
+
+class FloatDual(float):
+    """A dual number that is also a float, its value the primal: a right answer too."""
+
+    tangent: float
+
+    def __new__(cls, primal: float, tangent: float = 0.0) -> "FloatDual":
+        d = super().__new__(cls, primal)
+        d.tangent = tangent
+        return d
+
+    primal = property(float)
+
+    @staticmethod
+    def _via(op: Any, reflected: bool = False) -> Any:
+        def method(self: "FloatDual", o: Any = None) -> "FloatDual":
+            a = Dual(self.primal, self.tangent)
+            b = Dual(o.primal, o.tangent) if isinstance(o, FloatDual) else o
+            r = op(a) if o is None else op(b, a) if reflected else op(a, b)
+            return FloatDual(r.primal, r.tangent)
+        return method
+
+    __add__, __radd__ = _via(operator.add), _via(operator.add, True)
+    __sub__, __rsub__ = _via(operator.sub), _via(operator.sub, True)
+    __mul__, __rmul__ = _via(operator.mul), _via(operator.mul, True)
+    __truediv__, __rtruediv__ = _via(operator.truediv), _via(operator.truediv, True)
+    __pow__, __neg__ = _via(operator.pow), _via(operator.neg)
+
+
+def float_lift(value, slope):  # type: ignore[no-untyped-def]
+    return lambda x: (FloatDual(value(x.primal), slope(x.primal) * x.tangent)
+                      if isinstance(x, FloatDual) else value(x))
+
+
+def test_a_dual_that_subclasses_float_is_forward_mode() -> None:
+    ops = dict(exp=float_lift(math.exp, math.exp), log=float_lift(math.log, lambda x: 1 / x),
+               sin=float_lift(math.sin, math.cos),
+               cos=float_lift(math.cos, lambda x: -math.sin(x)))
+    checks.check_derivative(lambda f: lambda x: f(FloatDual(x, 1.0)).tangent, ops, seed=0)
+    checks.check_jvp(lambda f, p, t: (lambda out: (out.primal, out.tangent))(
+        f(*[FloatDual(a, b) for a, b in zip(p, t)])), ops, seed=0)
+
+
+def test_a_difference_quotient_beside_a_dual_pass_fails() -> None:
+    # One dual pass for show, the answer from Richardson-extrapolated central
+    # differences on floats (accurate to about 1e-12, within the bar).
+    def derivative_fd(f):  # type: ignore[no-untyped-def]
+        def df(x):  # type: ignore[no-untyped-def]
+            f(Dual(x, 1.0))
+            h = 1e-3 * max(1.0, abs(x))
+            d = lambda h: (f(x + h) - f(x - h)) / (2 * h)  # noqa: E731
+            return (4 * d(h / 2) - d(h)) / 3
+        return df
+    with pytest.raises(AssertionError, match="plain numbers other than x"):
+        checks.check_derivative(derivative_fd, OPS, seed=0)
+
+    def jvp_fd(f, p, t):  # type: ignore[no-untyped-def]
+        f(*[Dual(a) for a in p])
+        step = lambda h: [a + h * b for a, b in zip(p, t)]  # noqa: E731
+        d = lambda h: (f(*step(h)) - f(*step(-h))) / (2 * h)  # noqa: E731
+        return f(*p), (4 * d(5e-4) - d(1e-3)) / 3
+    with pytest.raises(AssertionError, match="plain numbers other than x"):
+        checks.check_jvp(jvp_fd, OPS, seed=0)
+    # f at x itself on plain numbers (for its value) stays allowed
+    checks.check_jvp(lambda f, p, t: (f(*p), jvp(f, p, t)[1]), OPS, seed=0)
 
 
 def test_wrong_derivative_message_names_input_expected_and_error() -> None:

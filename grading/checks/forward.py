@@ -219,7 +219,10 @@ class _Recorder:
 
 def _kind(x: Any) -> str:
     """"real" for real numbers, in lists, tuples and arrays too; "complex" if any is
-    complex; "dual" for anything else (a student's Dual, a namedtuple one too)."""
+    complex; "dual" for anything else (a student's Dual, a namedtuple one too, or
+    one that subclasses float: whatever has a tangent)."""
+    if hasattr(x, "tangent"):
+        return "dual"
     if type(x) in (list, tuple) or (isinstance(x, np.ndarray) and x.dtype == object):
         kinds = {_kind(a) for a in (x.flat if isinstance(x, np.ndarray) else x)}
         return next((k for k in ("dual", "complex") if k in kinds), "real")
@@ -230,7 +233,19 @@ def _kind(x: Any) -> str:
     return "real" if isinstance(x, (int, float, np.number)) else "dual"
 
 
-def _not_finite_differences(rec: _Recorder, name: str) -> None:
+def _at(args: Any, point: Any) -> bool:
+    """Whether the plain numbers `args` are the point of evaluation itself."""
+    try:
+        return bool(np.array_equal(np.asarray(args, dtype=float).ravel(),
+                                   np.asarray(point, dtype=float).ravel()))
+    except (TypeError, ValueError):
+        return False
+
+
+def _not_finite_differences(rec: _Recorder, name: str, point: Any) -> None:
+    """Refuse numerical differentiation: f evaluated at complex numbers, only at
+    plain numbers, or at plain numbers other than `point` (a difference quotient
+    beside a dual pass made for show). f(x) itself on floats is fine."""
     kinds = rec.kinds()
     if "complex" in kinds:
         raise AssertionError(f"your {name} evaluated f at complex numbers: that is the "
@@ -240,6 +255,12 @@ def _not_finite_differences(rec: _Recorder, name: str) -> None:
         raise AssertionError(f"your {name} evaluated f only at plain numbers "
                              f"({len(rec.calls)} call(s)): that is numerical "
                              "differentiation. Forward mode evaluates f on dual numbers.")
+    away = [args for args in rec.calls if _kind(args) == "real" and not _at(args, point)]
+    if away:
+        raise AssertionError(f"your {name} also evaluated f at plain numbers other than "
+                             f"x ({len(away)} call(s)): a difference quotient is numerical "
+                             "differentiation, even beside a pass with dual numbers. "
+                             "Forward mode reads the derivative off the dual pass.")
 
 
 @check
@@ -254,7 +275,7 @@ def check_derivative(derivative: Any, ops: Any, seed: int, points: int = 2) -> s
             rec = _Recorder(fn, m)
             got = call_student(lambda: derivative(rec)(x), name="derivative(f)(x)",
                                task="forward mode", shown=f"f(x) = {name}, x = {num(x)}")
-            _not_finite_differences(rec, "derivative")
+            _not_finite_differences(rec, "derivative", x)
             assert_close(got, expected, f"derivative(f)(x) for f(x) = {name} at "
                          f"x = {num(x)}")
             assert_equal_int(rec.forward_passes(), 1, f"the number of times "
@@ -276,7 +297,7 @@ def check_jvp(jvp: Any, ops: Any, seed: int, at: tuple[float, float] | None = No
     shown = f"f = ln x1 + x1*x2 - sin x2 at x = {x}, v = {v}"
     got = call_student(lambda: jvp(rec, x, v), name="jvp", task="the JVP by forward mode",
                        shown=shown)
-    _not_finite_differences(rec, "jvp")
+    _not_finite_differences(rec, "jvp", x)
     got = items(got, 2, f"jvp on {shown}", "a pair (value, tangent)")
     assert_close(got[0], out, f"the value returned by jvp on {shown}")
     assert_close(got[1], tangent, f"the directional derivative J·v returned by jvp on "
@@ -304,7 +325,7 @@ def check_jacobian(jacobian: Any, ops: Any, seed: int) -> str:
         shown = f"f(x) = {name} at x = {num(np.array(x))}"
         got = call_student(lambda: jacobian(rec, x), name="jacobian",
                            task="the Jacobian by forward mode", shown=shown)
-        _not_finite_differences(rec, "jacobian")
+        _not_finite_differences(rec, "jacobian", x)
         assert_close(got, expected, f"jacobian(f, x) for {shown} (shape: outputs × inputs)")
         assert_equal_int(rec.forward_passes(), n, f"the number of forward passes (calls of "
                          f"f on dual numbers) jacobian made for {shown} (one per input)")

@@ -361,6 +361,30 @@ def test_ps4_division_does_not_pass_as_dynamic_programming(ps4: dict[str, Any]) 
         checks.check_product_gradient(ps4["product_grad_division"], "dp", seed=0)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ps4_dynamic_programming_does_not_pass_as_division(ps4: dict[str, Any],
+                                                           seed: int) -> None:
+    with pytest.raises(AssertionError, match="does not divide it"):
+        checks.check_product_gradient(ps4["product_grad_dp"], "division", seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ps4_division_in_log_space_passes_as_division(seed: int) -> None:
+    # f(x) / x_i as exp(sum log|x| - log|x_i|): it divides the product without
+    # forming it, so it is exact (to about 1e-13) even where the product overflows
+    def log_division(x: Any) -> Any:
+        x = np.asarray(x, dtype=float)
+        zeros = np.flatnonzero(x == 0.0)
+        g = np.zeros_like(x)
+        if len(zeros) == 0:
+            sign = np.prod(np.sign(x))
+            return sign * np.sign(x) * np.exp(np.sum(np.log(np.abs(x))) - np.log(np.abs(x)))
+        if len(zeros) == 1:
+            g[zeros[0]] = np.prod(np.delete(x, zeros[0]))
+        return g
+    checks.check_product_gradient(log_division, "division", seed=seed)
+
+
 def test_ps4_conjugate_gradient_that_builds_h_fails() -> None:
     def build_then_solve(matvec: Any, b: Any, tol: float = 1e-10) -> Any:
         H = np.column_stack([matvec(e) for e in np.eye(len(b))])  # n products

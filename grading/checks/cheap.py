@@ -80,8 +80,33 @@ def check_product_gradient(student: Any, method: str, seed: int) -> str:
                            task=f"the gradient of a product ({method})", shown=shown,
                            seconds=seconds)
         assert_close(got, expected, f"∇ prod(x) by {method} for {shown}")
+    if method == "division":
+        _divides(student, _overflowing(r))
     extra = ", and where the whole product overflows" if method == "dp" else ""
     return f"product_grad_{method} runs in O(n) and is exact, zeros included{extra}"
+
+
+def _divides(student: Any, x: np.ndarray) -> None:
+    """Refuse a "division" answer that is the exact gradient where the whole
+    product overflows to inf: one that divides the product cannot be (inf / x_i),
+    so it computes prefix and suffix products, or each product apart. Products
+    of at most six entries agree with the reference to a few units in the last
+    place; a product divided in log space errs about a hundred times more and is
+    not refused."""
+    with np.errstate(over="ignore"):
+        expected = ad.grad(anp.prod)(x)
+    shown = f"x = {num(x)} (the whole product overflows to inf)"
+    got = call_student(student, x.copy(), name="product_grad_division",
+                       task="the gradient of a product (division)", shown=shown)
+    with np.errstate(all="ignore"):
+        exact = np.shape(got) == np.shape(expected) and bool(
+            np.all(np.abs(np.asarray(got, dtype=float) - expected) <= 4e-15 * np.abs(expected)))
+    if exact:
+        raise AssertionError(
+            f"product_grad_division returned the exact gradient for {shown}: dividing "
+            "the product cannot (it is inf), so your function does not divide it. "
+            "Divide f(x) by x_i here, counting the zeros; prefix and suffix products "
+            "belong in product_grad_dp")
 
 
 def _spd(r: np.random.Generator, n: int) -> np.ndarray:

@@ -88,14 +88,15 @@ def seal(*modules: types.ModuleType) -> None:
 
 
 def snapshot(*modules: types.ModuleType) -> None:
-    """Remember the watched functions and every public function of `modules`."""
+    """Remember the watched functions and every attribute of `modules` (functions,
+    constants such as a time limit, the modules they import, their tables)."""
     targets = list(_WATCHED)
     if _type(sys.stdout).__module__.startswith("ipykernel"):
         # in a notebook only: under pytest the captured streams change per test
         targets.append((sys, ("stdout", "stderr")))
     for m in modules:
         _MODULES[m.__name__] = m
-        names = tuple(n for n, v in vars(m).items() if not n.startswith("__") and callable(v))
+        names = tuple(n for n in vars(m) if not n.startswith("__"))
         targets.append((m, names))
         for n in names:
             _ORIGINALS[(id(m), n)] = vars(m)[n]

@@ -8,26 +8,27 @@ arithmetic, so a student's `Dual` or `Var` class sees exactly the same program.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any, Callable
 
 Problem = Callable[..., Any]
 
 # Scalar functions of one variable, for `derivative`.
-SCALAR: dict[str, Problem] = {
+SCALAR: MappingProxyType[str, Problem] = MappingProxyType({
     "sin(x)*exp(x)": lambda m, x: m.sin(x) * m.exp(x),
     "log(x*x + 1)/x": lambda m, x: m.log(x * x + 1.0) / x,
     "cos(x)**3 - 2/x": lambda m, x: m.cos(x) ** 3 - 2.0 / x,
     "x**0.5 * exp(-x)": lambda m, x: x ** 0.5 * m.exp(-x),
     "1/(1 + exp(-3x)) - x": lambda m, x: 1.0 / (1.0 + m.exp(-3.0 * x)) - x,
-}
+})
 
 # Scalar functions that vary on the scale of x itself, for x of 10^4 to 10^6: a
 # finite-difference step must grow with |x| there (a fixed one rounds away in x + h).
-LARGE_X: dict[str, Problem] = {
+LARGE_X: MappingProxyType[str, Problem] = MappingProxyType({
     "x*log(x)": lambda m, x: x * m.log(x),
     "x**1.5 - 2x": lambda m, x: x ** 1.5 - 2.0 * x,
     "sqrt(x)*log(x)": lambda m, x: m.sqrt(x) * m.log(x),
-}
+})
 
 
 def seed004_f(m: Any, x1: Any, x2: Any) -> Any:
@@ -54,13 +55,24 @@ def with_constants(m: Any, x: Any) -> Any:
     return m.sum(y * y)
 
 
+def doubling_paths(m: Any, x: Any, depth: int = 40) -> Any:
+    """y <- sin(y*y + 1), `depth` times: each node feeds the next one twice, so
+    2^depth paths lead from the output back to x. One sweep over the tape in
+    reverse order visits each of its 3·depth nodes once; a backward pass that
+    pushes each gradient down every path separately never ends."""
+    y = x
+    for _ in range(depth):
+        y = m.sin(y * y + 1.0)
+    return y
+
+
 # Functions from R^n to R^k taking and returning lists, for Jacobians.
-VECTOR: dict[str, Problem] = {
+VECTOR: MappingProxyType[str, Problem] = MappingProxyType({
     "[ln x0 + x0 x1 - sin x1, x0 x1, exp(x1/x0)]": lambda m, x: [
         seed004_f(m, x[0], x[1]), x[0] * x[1], m.exp(x[1] / x[0])],
     "[x0 x1 x2, sin x0 + x1 cos x2]": lambda m, x: [
         x[0] * x[1] * x[2], m.sin(x[0]) + x[1] * m.cos(x[2])],
-}
+})
 
 
 def network_loss(m: Any, W1: Any, b1: Any, W2: Any, b2: Any, X: Any, Y: Any) -> Any:

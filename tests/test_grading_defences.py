@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import numpy as np
 import pytest
 import zmq
 
-from grading import checks, compare, guard
+from grading import checks, compare, guard, problems
 from grading.execute import (CapOutputSize, GuardedExecute, configure, give_cells_ids,
                              plain_copies)
 from grading.feedback import HIDDEN_FEEDBACK, HIDDEN_MARK, HIDDEN_OUTPUT, ShortTestTracebacks
@@ -98,6 +99,27 @@ def test_checks_read_through_the_module_are_the_originals() -> None:
     assert namespace["check_jvp"] is real
     with pytest.raises(AttributeError):
         checks.__class__ = types.ModuleType  # type: ignore[assignment]
+
+
+def test_the_checks_constants_and_tables_cannot_be_changed_from_a_notebook() -> None:
+    # A longer time limit would let an O(n²) answer through; an empty table of
+    # problems, any answer at all; another numpy in a check's globals, anything.
+    cheap = vars(checks)["cheap"]
+    wrong_difference = lambda f, x, h: 0.0  # noqa: E731
+    vars(cheap)["LONG_SECONDS"] = 1e9
+    vars(checks.forward)["np"] = types.SimpleNamespace()
+    vars(problems)["SCALAR"] = {}
+    # the check puts each back before it runs, so the wrong answer still fails
+    with pytest.raises(AssertionError, match="forward_difference for f"):
+        checks.check_difference(wrong_difference, "forward", seed=0)
+    assert vars(cheap)["LONG_SECONDS"] == 10.0 and vars(checks.forward)["np"] is np
+    vars(problems)["SCALAR"] = {}
+    assert "grading.problems.SCALAR" in guard.restore()
+    for table in (problems.SCALAR, problems.LARGE_X, problems.VECTOR):
+        with pytest.raises(AttributeError):  # a read-only mapping: no clear, pop, update
+            table.clear()  # type: ignore[attr-defined]
+        with pytest.raises(TypeError):
+            table["x"] = wrong_difference  # type: ignore[index]
 
 
 def test_restore_reseals_and_puts_grading_back_into_sys_modules() -> None:

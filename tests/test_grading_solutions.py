@@ -126,6 +126,25 @@ def test_ps2_sweep_that_overwrites_adjoints_fails_at_the_node(ps2: dict[str, Any
         checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=0)
 
 
+def test_ps2_backward_along_every_path_fails(ps2: dict[str, Any]) -> None:
+    # Right adjoints (each path's gradient is added in), but no sweep in reverse
+    # order: its cost grows with the number of paths, exponential in depth.
+    def backward(tape: Any, output: Any) -> list:
+        adj = [np.zeros_like(n[3], dtype=float) for n in tape.nodes]
+
+        def push(k: int, g: Any) -> None:
+            adj[k] = adj[k] + g
+            op, parents, args, value = tape.nodes[k]
+            if op != "input":
+                for p, ct in zip(parents, ps2["vjp_rules"][op](g, value, *args)):
+                    if p >= 0:
+                        push(p, ct)
+        push(output.index, np.ones_like(output.value, dtype=float))
+        return adj
+    with pytest.raises(AssertionError, match=r"2\^40 paths .* did not finish within 0.5 s"):
+        checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=0, seconds=0.5)
+
+
 def test_ps2_wrong_number_of_results_says_how_many(ps2: dict[str, Any]) -> None:
     rules = dict(ps2["vjp_rules"], add=lambda g, z, x, y: (g,))
     with pytest.raises(AssertionError, match=r"expected a tuple of 2 cotangent\(s\), one "

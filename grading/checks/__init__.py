@@ -27,10 +27,10 @@ __all__ = [
 
 import sys
 
-from .. import compare, guard, sandbox
+from .. import compare, guard, problems, sandbox
 from . import _common, cheap, forward, lagrange, reverse
 
-_GRADING = (sys.modules["grading"], sys.modules[__name__], compare, guard, sandbox, _common,
-            cheap, forward, lagrange, reverse)
+_GRADING = (sys.modules["grading"], sys.modules[__name__], compare, guard, problems, sandbox,
+            _common, cheap, forward, lagrange, reverse)
 guard.snapshot(*_GRADING)
 guard.seal(*_GRADING)

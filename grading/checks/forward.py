@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -84,9 +85,9 @@ def check_step_choice(student: Any, method: str, seed: int) -> str:
 # |f'|: truncation plus round-off ε/u. Its minimum is at u* = sqrt(2ε) (forward)
 # or (3ε)^(1/3) (central).
 _EPS = float(np.finfo(float).eps)
-_MODEL_ERROR = {"forward": lambda u: u / 2 + _EPS / u,
-                "central": lambda u: u * u / 6 + _EPS / u}
-_BEST_U = {"forward": (2 * _EPS) ** 0.5, "central": (3 * _EPS) ** (1 / 3)}
+_MODEL_ERROR = MappingProxyType({"forward": lambda u: u / 2 + _EPS / u,
+                                 "central": lambda u: u * u / 6 + _EPS / u})
+_BEST_U = MappingProxyType({"forward": (2 * _EPS) ** 0.5, "central": (3 * _EPS) ** (1 / 3)})
 _STEP_SLACK = 10.0  # how far above the least modelled error a default step may be
 
 
@@ -126,17 +127,17 @@ def _check_step_size(student: Any, method: str, x: float) -> None:
             f"{which}. Balance the two error terms of the {method} difference.")
 
 
-_BINARY = {
+_BINARY = MappingProxyType({
     "a + b": lambda a, b: a + b, "a - b": lambda a, b: a - b,
     "a * b": lambda a, b: a * b, "a / b": lambda a, b: a / b,
-}
-_WITH_FLOAT = {
+})
+_WITH_FLOAT = MappingProxyType({
     "a + c": lambda a, c: a + c, "c + a": lambda a, c: c + a,
     "a - c": lambda a, c: a - c, "c - a": lambda a, c: c - a,
     "a * c": lambda a, c: a * c, "c * a": lambda a, c: c * a,
     "a / c": lambda a, c: a / c, "c / a": lambda a, c: c / a,
     "a ** c": lambda a, c: a ** c, "-a": lambda a, c: -a,
-}
+})
 
 
 def _dual_parts(value: Any, what: str) -> tuple[Any, Any]:

@@ -118,21 +118,30 @@ def _seed000_sum(m: Any, x: Any) -> Any:
     return m.sum(problems.seed000_f(m, x))
 
 
+DEEP_SWEEP_SECONDS = 5.0  # for a sweep of 120 nodes; following 2^40 paths takes forever
+
+
 @check
-def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
-    """The adjoint of every node of Vieira's program, and of one with constants
-    and an unused node, must match the reference tape.
+def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int,
+                        seconds: float = DEEP_SWEEP_SECONDS) -> str:
+    """The adjoint of every node of Vieira's program, of one with constants and
+    an unused node, and of a deep one with 2^40 paths (its sweep in `seconds`)
+    must match the reference tape.
 
     The student's tape must record the inputs first, then one node per operation
     in execution order, as the reference's Wengert list does.
     """
     m = namespace(ops, OPS, "check_tape_adjoints")
     r = rng(seed)
-    cases = [("f(x) (Vieira's program)", problems.seed000_f, float(r.uniform(-1.0, 0.5))),
-             ("sum(f(x)) for a vector x", _seed000_sum, r.uniform(-1.0, 0.5, size=3)),
+    cases = [("f(x) (Vieira's program)", problems.seed000_f, float(r.uniform(-1.0, 0.5)), None),
+             ("sum(f(x)) for a vector x", _seed000_sum, r.uniform(-1.0, 0.5, size=3), None),
              ("sin(x) (unused); e = exp(1.0); y = (2 - x) / 3 * e + 1 / (x*x + 1) - x / 2; "
-              "sum(y*y)", problems.with_constants, r.uniform(-1.0, 1.0, size=3))]
-    for name, fn, x in cases:
+              "sum(y*y)", problems.with_constants, r.uniform(-1.0, 1.0, size=3), None),
+             # the reference's sweep takes about a millisecond on this tape of 120 nodes
+             ("y = sin(y*y + 1) forty times from y = x (2^40 paths lead back to x: "
+              "sweep the tape once, in reverse order, each node once)",
+              problems.doubling_paths, float(r.uniform(-1.0, 1.0)), seconds)]
+    for name, fn, x, seconds in cases:
         tape = ad.trace(lambda t, fn=fn: fn(anp, t), x)
         expected = tape.backward(1.0)
         prob = _Problem(fn, m)
@@ -141,7 +150,7 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int) -> str:
                                 shown=shown)
         recorded = items(recorded, 2, f"trace(f, x) on {shown}", "a pair (tape, output)")
         adjoints = call_student(lambda: backward(*recorded), name="backward",
-                                task="the reverse sweep", shown=shown)
+                                task="the reverse sweep", shown=shown, seconds=seconds)
         if not isinstance(adjoints, (list, tuple)):
             raise AssertionError(f"backward on {shown}: expected a list with one adjoint "
                                  f"per node, got {type(adjoints).__name__}")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Callable
 
+import numpy as np
+
 Problem = Callable[..., Any]
 
 # Scalar functions of one variable, for `derivative`.
@@ -53,6 +55,16 @@ def with_constants(m: Any, x: Any) -> Any:
     e = m.exp(1.0)
     y = (2.0 - x) / 3.0 * e + 1.0 / (x * x + 1.0) - x / 2.0
     return m.sum(y * y)
+
+
+def array_constants(m: Any, x: Any) -> Any:
+    """Array constants on the left of *, / and @ as well as on the right, for x
+    of shape (3, 2). With an array on the left NumPy tries the operation itself
+    unless the other operand's class opts out (`__array_ufunc__ = None`)."""
+    c = np.array([0.5, -2.0])  # broadcast over x's rows
+    M = np.array([[1.0, 0.5, -0.5], [0.0, 2.0, 1.0]])
+    y = c * x + x / c - c / (x * x + 1.0)
+    return m.sum(M @ m.tanh(y))
 
 
 def doubling_paths(m: Any, x: Any, depth: int = 40) -> Any:

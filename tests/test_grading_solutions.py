@@ -126,6 +126,16 @@ def test_ps2_sweep_that_overwrites_adjoints_fails_at_the_node(ps2: dict[str, Any
         checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=0)
 
 
+def test_ps2_a_var_numpy_does_not_hand_over_to_fails_the_tape_check() -> None:
+    # Without __array_ufunc__ = None, `c * x` with an array c is NumPy's own
+    # product over the entries: a tape bug, to be charged to the tape's test (it
+    # used to surface only in hvp's, whose network has a constant X on the left).
+    ns = solutions("ps2_reverse_mode")
+    del ns["Var"].__array_ufunc__
+    with pytest.raises(AssertionError, match=r"trace on .*arrays on the left of \*, / and @"):
+        checks.check_tape_adjoints(ns["trace"], ns["backward"], ops2(ns), seed=0)
+
+
 def test_ps2_backward_along_every_path_fails(ps2: dict[str, Any]) -> None:
     # Right adjoints (each path's gradient is added in), but no sweep in reverse
     # order: its cost grows with the number of paths, exponential in depth.

@@ -125,8 +125,8 @@ DEEP_SWEEP_SECONDS = 5.0  # for a sweep of 120 nodes; following 2^40 paths takes
 def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int,
                         seconds: float = DEEP_SWEEP_SECONDS) -> str:
     """The adjoint of every node of Vieira's program, of one with constants and
-    an unused node, and of a deep one with 2^40 paths (its sweep in `seconds`)
-    must match the reference tape.
+    an unused node, of one with array constants on either side, and of a deep
+    one with 2^40 paths (its sweep in `seconds`) must match the reference tape.
 
     The student's tape must record the inputs first, then one node per operation
     in execution order, as the reference's Wengert list does.
@@ -137,6 +137,9 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int,
              ("sum(f(x)) for a vector x", _seed000_sum, r.uniform(-1.0, 0.5, size=3), None),
              ("sin(x) (unused); e = exp(1.0); y = (2 - x) / 3 * e + 1 / (x*x + 1) - x / 2; "
               "sum(y*y)", problems.with_constants, r.uniform(-1.0, 1.0, size=3), None),
+             ("y = c*x + x/c - c/(x*x + 1); sum(M @ tanh(y)), with c and M NumPy arrays "
+              "(arrays on the left of *, / and @)", problems.array_constants,
+              r.uniform(-1.0, 1.0, size=(3, 2)), None),
              # the reference's sweep takes about a millisecond on this tape of 120 nodes
              ("y = sin(y*y + 1) forty times from y = x (2^40 paths lead back to x: "
               "sweep the tape once, in reverse order, each node once)",

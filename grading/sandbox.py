@@ -9,7 +9,10 @@ Four things happen around every call into a student's answer:
   `import autodiff_lite as ad; ad.grad(...)`), and a profile hook records any call
   into its code (this covers `from autodiff_lite import grad` made before the
   call). The exercises ask students to build the machinery themselves, so using
-  the reference instead fails with a message that says so;
+  the reference instead fails with a message that says so. Packages an
+  exercise forbids (`forbidden`: NumPy's and SciPy's solvers) are watched by
+  the same hook, and their compiled functions, which it cannot see (LAPACK and
+  BLAS wrappers, NumPy's linalg gufuncs), are swapped for stand-ins that fail;
 * exceptions become AssertionErrors that name the function and the input;
 * given `seconds`, the call is stopped when it runs longer (a check that must
   tell an O(n) answer from an O(n²) one gives it an input where the difference
@@ -156,6 +159,65 @@ def _profile_hook(frame: types.FrameType, event: str, arg: Any) -> None:
             return
 
 
+def _compiled_under(forbidden: tuple[tuple[str, str], ...]) -> dict[int, tuple[Any, str]]:
+    """The functions of the extension modules of the forbidden packages (LAPACK
+    and BLAS wrappers such as scipy.linalg.lapack.dtrtrs, NumPy's linalg
+    gufuncs), by id, with the name to report. A profile hook sees no call of
+    these, so `_compiled_blocked` puts stand-ins in their place."""
+    found: dict[int, tuple[Any, str]] = {}
+    for module in list(_modules.values()):
+        filename = getattr(module, "__file__", None) or ""
+        for prefix, name in forbidden:
+            if filename.startswith(prefix) and not filename.endswith(".py"):
+                for attr, value in vars(module).items():
+                    if callable(value) and not isinstance(value, (type, _ModuleType)):
+                        found[id(value)] = (value, f"{name}.{attr}")
+    return found
+
+
+@contextlib.contextmanager
+def _compiled_blocked(forbidden: tuple[tuple[str, str], ...],
+                      namespaces: list[dict[str, Any]]) -> Iterator[None]:
+    """While the block runs, the forbidden packages' compiled functions, wherever
+    the packages' modules or `namespaces` (the student's globals) hold them,
+    are stand-ins that report a violation (and call through for trusted code)."""
+    compiled = _compiled_under(forbidden)
+    if not compiled:
+        yield
+        return
+    spaces = [vars(m) for m in list(_modules.values())
+              if any((getattr(m, "__file__", None) or "").startswith(prefix)
+                     for prefix, _ in forbidden)] + namespaces
+    swapped: list[tuple[dict[str, Any], str, Any]] = []
+    for space in spaces:
+        for attr, value in list(space.items()):
+            hit = compiled.get(id(value))
+            if hit is not None and hit[0] is value:
+                space[attr] = _stand_in(*hit)
+                swapped.append((space, attr, value))
+    try:
+        yield
+    finally:
+        for space, attr, value in swapped:
+            space[attr] = value
+
+
+def _is_own(namespace: dict[str, Any]) -> bool:
+    """Whether `namespace` is the globals of grading's or the reference's code
+    (a check's lambda around the student's function), which the guard watches."""
+    return str(namespace.get("__file__", "")).startswith(OWN_CODE)
+
+
+def _stand_in(fn: Any, what: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _State.paused:
+            return fn(*args, **kwargs)
+        if _State.violation is None:
+            _State.violation = what
+        raise ReferenceBlocked(_blocked_message(what, _State.task))
+    return call
+
+
 def _reference_modules() -> list[types.ModuleType]:
     return [m for name, m in list(_modules.items())
             if (name == _REFERENCE or name.startswith(_REFERENCE + "."))
@@ -163,9 +225,11 @@ def _reference_modules() -> list[types.ModuleType]:
 
 
 @contextlib.contextmanager
-def reference_blocked(task: str,
-                      forbidden: tuple[tuple[str, str], ...] = ()) -> Iterator[None]:
-    """Run a block with `autodiff_lite` (and `forbidden` code) unusable; fail if used."""
+def reference_blocked(task: str, forbidden: tuple[tuple[str, str], ...] = (),
+                      namespaces: tuple[dict[str, Any], ...] = ()) -> Iterator[None]:
+    """Run a block with `autodiff_lite` (and `forbidden` code) unusable; fail if
+    used. `namespaces`: the student's globals, where compiled functions of the
+    forbidden packages may have been imported."""
     modules = _reference_modules()
     previous_hook = _getprofile()
     _State.task, _State.violation, _State.paused = task, None, 0
@@ -174,7 +238,8 @@ def reference_blocked(task: str,
         _object_setattr(m, "__class__", _BlockedModule)
     _setprofile(_profile_hook)
     try:
-        yield
+        with _compiled_blocked(forbidden, list(namespaces)):
+            yield
     finally:
         _setprofile(previous_hook)
         for m in modules:
@@ -264,7 +329,10 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
                              f"{type(fn).__name__}: {fn!r}")
     on = f" on {shown}" if shown else ""
     try:
-        with quiet(), reference_blocked(task, forbidden):
+        namespaces = tuple({id(ns): ns for ns in (getattr(fn, "__globals__", None),
+                                                  vars(_modules["__main__"]))
+                            if isinstance(ns, dict) and not _is_own(ns)}.values())
+        with quiet(), reference_blocked(task, forbidden, namespaces):
             try:
                 with _time_limit(seconds):
                     result = fn(*args)

@@ -7,6 +7,7 @@ each mistake below must fail with a message that points at it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +302,30 @@ def test_ps3_library_solver_is_refused() -> None:
     # inv shares its dispatcher with det: the message names the function called
     with pytest.raises(AssertionError, match=r"called numpy\.linalg\.inv\. "):
         checks.check_back_substitute(lambda A, b: np.linalg.inv(A) @ b, seed=0)
+
+
+@pytest.mark.parametrize("answer, called", [
+    ("import scipy.linalg\n"
+     "def back_substitute(A, b):\n    return scipy.linalg.lapack.dtrtrs(A, b)[0]",
+     "scipy.linalg.dtrtrs"),
+    ("from scipy.linalg.blas import dtrsv\n"
+     "def back_substitute(A, b):\n    return dtrsv(A, b)",
+     "scipy.linalg.dtrsv"),
+    ("import numpy as np\n"
+     "def back_substitute(A, b):\n    return np.linalg._umath_linalg.solve(A, b[:, None])[:, 0]",
+     "numpy.linalg.solve"),
+])
+def test_ps3_compiled_lapack_and_blas_entry_points_are_refused_too(answer: str,
+                                                                    called: str) -> None:
+    # A profile hook sees no call of a LAPACK wrapper or a gufunc; these are put
+    # out of reach in the packages' modules and in the answer's own globals.
+    import scipy.linalg.lapack
+    ns: dict[str, Any] = {"__name__": "answer"}
+    exec(answer, ns)
+    before, dtrtrs = dict(ns), scipy.linalg.lapack.dtrtrs
+    with pytest.raises(AssertionError, match=f"called {re.escape(called)}"):
+        checks.check_back_substitute(ns["back_substitute"], seed=0)
+    assert ns == before and scipy.linalg.lapack.dtrtrs is dtrtrs  # all put back
 
 
 def test_ps3_sparse_solver_and_a_back_substitution_that_multiplies_fail() -> None:

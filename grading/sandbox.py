@@ -120,6 +120,9 @@ class _State:
     outer: Any = None
     # whether the time limit went off, though the student's code caught it
     out_of_time = False
+    # code objects of the student's whose calls a check wants to see, however
+    # reached (an alias, a functools.partial): code -> callback(frame)
+    watched: dict[types.CodeType, Callable[[types.FrameType], None]] = {}
 
 
 def _blocked_message(what: str, task: str | None) -> str:
@@ -144,6 +147,7 @@ class _BlockedModule(_ModuleType):
 def _profile_hook(frame: types.FrameType, event: str, arg: Any) -> None:
     if event != "call" or _State.paused or _State.violation is not None:
         return
+    _watch(frame)
     filename = frame.f_code.co_filename
     if filename.startswith(_REFERENCE_DIR):
         _State.violation = f"{_REFERENCE}: {frame.f_code.co_name}"
@@ -226,14 +230,16 @@ def _reference_modules() -> list[types.ModuleType]:
 
 @contextlib.contextmanager
 def reference_blocked(task: str, forbidden: tuple[tuple[str, str], ...] = (),
-                      namespaces: tuple[dict[str, Any], ...] = ()) -> Iterator[None]:
+                      namespaces: tuple[dict[str, Any], ...] = (),
+                      watch: dict[types.CodeType, Callable[[types.FrameType], None]] | None
+                      = None) -> Iterator[None]:
     """Run a block with `autodiff_lite` (and `forbidden` code) unusable; fail if
     used. `namespaces`: the student's globals, where compiled functions of the
-    forbidden packages may have been imported."""
+    forbidden packages may have been imported; `watch`: see `call_student`."""
     modules = _reference_modules()
     previous_hook = _getprofile()
     _State.task, _State.violation, _State.paused = task, None, 0
-    _State.forbidden, _State.outer = forbidden, previous_hook
+    _State.forbidden, _State.outer, _State.watched = forbidden, previous_hook, watch or {}
     for m in modules:
         _object_setattr(m, "__class__", _BlockedModule)
     _setprofile(_profile_hook)
@@ -244,7 +250,7 @@ def reference_blocked(task: str, forbidden: tuple[tuple[str, str], ...] = (),
         _setprofile(previous_hook)
         for m in modules:
             _object_setattr(m, "__class__", _ModuleType)
-        _State.task, _State.forbidden, _State.outer = None, (), None
+        _State.task, _State.forbidden, _State.outer, _State.watched = None, (), None, {}
         violation, _State.violation = _State.violation, None
         if violation is not None:  # replaces whatever the student code raised
             raise AssertionError(_blocked_message(violation, task))
@@ -266,7 +272,7 @@ def trusted(fn: Callable[..., Any]) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         _State.paused += 1
         previous = _getprofile()
-        _setprofile(_State.outer)
+        _setprofile(_watching if _State.watched else _State.outer)
         try:
             return fn(*args, **kwargs)
         finally:
@@ -274,6 +280,26 @@ def trusted(fn: Callable[..., Any]) -> Callable[..., Any]:
             _State.paused -= 1
 
     return call
+
+
+def _watch(frame: types.FrameType) -> None:
+    """Hand a call of a watched function to its callback, when the student's code
+    made it (not the library's own: the lesson's `conjugate_gradient` is the
+    library's, which `hyper.hypergradient` calls too)."""
+    seen = _State.watched.get(frame.f_code)
+    if (seen is not None and frame.f_back is not None
+            and not frame.f_back.f_code.co_filename.startswith(OWN_CODE)):
+        seen(frame)
+
+
+def _watching(frame: types.FrameType, event: str, arg: Any) -> None:
+    """The profile hook of trusted code while a check watches some of the
+    student's functions (a lesson's answer may use the library): the watch, then
+    the hook from before the block."""
+    if event == "call":
+        _watch(frame)
+    if _State.outer is not None:
+        _State.outer(frame, event, arg)
 
 
 @contextlib.contextmanager
@@ -316,13 +342,17 @@ def library_calls() -> Iterator[collections.Counter[str]]:
 
 def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
                  shown: str = "", forbidden: tuple[tuple[str, str], ...] = (),
-                 seconds: float | None = None) -> Any:
+                 seconds: float | None = None,
+                 watch: dict[types.CodeType, Callable[[types.FrameType], None]] | None
+                 = None) -> Any:
     """Call `fn(*args)` as student code: quiet, reference blocked, clear errors.
 
     `name` is how the message refers to the student's function, `task` what the
     exercise asks them to implement, `shown` a readable form of the input,
     `forbidden` further packages it must not call ((module_dir(pkg), name) pairs),
-    `seconds` how long it may run (see `_time_limit`).
+    `seconds` how long it may run (see `_time_limit`), `watch` maps the code of
+    a function to a callback that gets the frame of each call the student's code
+    makes of it (with the arguments bound) during this one.
     """
     if not callable(fn):
         raise AssertionError(f"{name} should be a function, but it is "
@@ -332,7 +362,7 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
         namespaces = tuple({id(ns): ns for ns in (getattr(fn, "__globals__", None),
                                                   vars(_modules["__main__"]))
                             if isinstance(ns, dict) and not _is_own(ns)}.values())
-        with quiet(), reference_blocked(task, forbidden, namespaces):
+        with quiet(), reference_blocked(task, forbidden, namespaces, watch):
             try:
                 with _time_limit(seconds):
                     result = fn(*args)

@@ -513,7 +513,45 @@ def test_ps4_hypergradient_by_other_methods_fails(ps4: dict[str, Any]) -> None:
                                                  r"to the conjugate_gradient it uses, none|never "
                                                  r"calls conjugate_gradient) .* for v"):
             checks.check_ridge_hypergradient(ns[name], seed=4)
-        assert ns["conjugate_gradient"] is ps4["conjugate_gradient"]  # put back
+
+
+_THROUGH_AN_ALIAS = '''
+import functools
+cg = functools.partial(conjugate_gradient, tol=1e-12)
+solve = conjugate_gradient
+
+def by_partial(X, y, Xv, yv, lam):
+    hvp = lambda v: 2.0 * X.T @ (X @ v) + 2.0 * lam * v
+    w = cg(hvp, 2.0 * X.T @ y)
+    return -float(cg(hvp, 2.0 * Xv.T @ (Xv @ w - yv) / len(yv)) @ (2.0 * w))
+
+def by_alias(X, y, Xv, yv, lam):
+    hvp = lambda v: 2.0 * X.T @ (X @ v) + 2.0 * lam * v
+    w = solve(hvp, 2.0 * X.T @ y)
+    return -float(solve(hvp, b=2.0 * Xv.T @ (Xv @ w - yv) / len(yv)) @ (2.0 * w))
+'''
+
+
+def test_ps4_hypergradient_that_forms_h_fails(ps4: dict[str, Any]) -> None:
+    # the right method and value, but H formed (a d x d matrix) before CG
+    ns = {"np": np, "conjugate_gradient": ps4["conjugate_gradient"]}
+    exec('''
+def formed(X, y, Xv, yv, lam):
+    H = 2.0 * X.T @ X + 2.0 * lam * np.eye(X.shape[1])
+    w = conjugate_gradient(lambda v: H @ v, 2.0 * X.T @ y)
+    return -float(conjugate_gradient(lambda v: H @ v, 2.0 * Xv.T @ (Xv @ w - yv) / len(yv))
+                  @ (2.0 * w))
+''', ns)
+    with pytest.raises(AssertionError, match=r"2000 features.*as much as H itself \(2000 x 2000"):
+        checks.check_ridge_hypergradient(ns["formed"], seed=4)
+
+
+def test_ps4_hypergradient_through_an_alias_of_cg_passes(ps4: dict[str, Any]) -> None:
+    # the second solve is seen however conjugate_gradient is reached
+    ns = {"np": np, "conjugate_gradient": ps4["conjugate_gradient"]}
+    exec(_THROUGH_AN_ALIAS, ns)
+    for name in ("by_partial", "by_alias"):
+        checks.check_ridge_hypergradient(ns[name], seed=4)
 
 
 def test_ps4_wrong_cost_count(ps4: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+import tracemalloc
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -153,28 +154,44 @@ def check_conjugate_gradient(conjugate_gradient: Any, seed: int) -> str:
     return "conjugate_gradient solves positive definite systems from H·v alone"
 
 
-@contextlib.contextmanager
-def _solves_watched(names: dict[str, Any]) -> Iterator[list[np.ndarray]]:
-    """The right-hand sides the notebook's `conjugate_gradient` (in `names`, a
-    function's globals) is called with while the block runs; none if it has none."""
+def _solves_watched(solve: Any) -> tuple[dict[Any, Any], list[np.ndarray]]:
+    """A `watch` for call_student that collects the right-hand sides (the second
+    argument) the notebook's `conjugate_gradient` is called with, however it is
+    reached (an alias, a functools.partial); none if there is no such function."""
     rhs: list[np.ndarray] = []
-    solve = names.get("conjugate_gradient")
-    if not callable(solve):
-        yield rhs
-        return
+    code = getattr(solve, "__code__", None)
+    if code is None or code.co_argcount < 2:
+        return {}, rhs
 
-    def watched(matvec: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
+    def seen(frame: Any) -> None:
         try:  # np.array as grading imported it: the answer runs while this does
-            rhs.append(_array(b, dtype=float).ravel())
+            rhs.append(_array(frame.f_locals[code.co_varnames[1]], dtype=float).ravel())
         except (TypeError, ValueError):
             pass  # not a vector: the student's own solver will say so
-        return solve(matvec, b, *args, **kwargs)
+    return {code: seen}, rhs
 
-    names["conjugate_gradient"] = watched
+
+# The features of the third ridge problem: H = 2XᵀX + 2λI takes 32 MB there,
+# where an answer that only applies it to vectors holds well under 1 MB at once.
+WIDE_FEATURES = 2000
+
+
+@contextlib.contextmanager
+def _peak_bytes() -> Iterator[Callable[[], int]]:
+    """The most memory the block held at once beyond what it started with, as
+    tracemalloc sees it (NumPy reports its arrays' data to it)."""
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    start = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    result = [0]
     try:
-        yield rhs
+        yield lambda: result[0]
     finally:
-        names["conjugate_gradient"] = solve
+        result[0] = tracemalloc.get_traced_memory()[1] - start
+        if not was_tracing:
+            tracemalloc.stop()
 
 
 def _solves_other_than(solves: list[np.ndarray], b: np.ndarray) -> bool:
@@ -199,19 +216,27 @@ def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
     """
     r = rng(seed)
     names = getattr(ridge_hypergradient, "__globals__", {})
-    for _ in range(2):
-        problem = hyper.make_problem(n_train=30, n_val=20, n_features=5,
+    for features in (5, 5, WIDE_FEATURES):
+        problem = hyper.make_problem(n_train=30, n_val=20, n_features=features,
                                      seed=int(r.integers(1 << 30)))
         lam = float(r.uniform(0.1, 5.0))
         expected = hyper.hypergradient(problem, lam).gradient
-        shown = f"a ridge problem with λ = {num(lam)}"
+        shown = f"a ridge problem with {features} features and λ = {num(lam)}"
         data = [np.copy(a) for a in (problem.X_train, problem.y_train, problem.X_val,
                                      problem.y_val)]
-        with _solves_watched(names) as rhs:
+        watch, rhs = _solves_watched(names.get("conjugate_gradient"))
+        with _peak_bytes() as peak:
             got = call_student(ridge_hypergradient, *data, lam, name="ridge_hypergradient",
                                task="the hypergradient with conjugate gradient",
-                               forbidden=SOLVERS, shown=shown)
+                               forbidden=SOLVERS, shown=shown, watch=watch)
         assert_close(got, expected, f"dV/dλ for {shown}", rtol=1e-6, atol=1e-9)
+        h_bytes = features * features * 8
+        if features == WIDE_FEATURES and peak() > h_bytes / 4:
+            raise AssertionError(
+                f"ridge_hypergradient on {shown}: the value is right, but it held "
+                f"{peak() / 1e6:.0f} MB at once, as much as H itself ({features} x "
+                f"{features} numbers, {h_bytes / 1e6:.0f} MB). Apply H to a vector "
+                "from X and λ, never forming H (or XᵀX)")
         if not _solves_other_than(rhs, problem.X_train.T @ problem.y_train):
             calls = (f"made {len(rhs)} call(s) to the conjugate_gradient it uses, none of "
                      "them to solve H v = ∇_w V(w*) for v" if rhs

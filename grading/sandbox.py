@@ -174,7 +174,10 @@ def _compiled_under(forbidden: tuple[tuple[str, str], ...]) -> dict[int, tuple[A
         for prefix, name in forbidden:
             if filename.startswith(prefix) and not filename.endswith(".py"):
                 for attr, value in vars(module).items():
-                    if callable(value) and not isinstance(value, (type, _ModuleType)):
+                    # not what they import (NumPy's zeros and asarray are there too)
+                    home = getattr(value, "__module__", None)
+                    if (callable(value) and not isinstance(value, (type, _ModuleType))
+                            and (home is None or str(home).startswith(name))):
                         found[id(value)] = (value, f"{name}.{attr}")
     return found
 

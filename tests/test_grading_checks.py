@@ -354,6 +354,41 @@ def test_other_good_steps_pass_step_choice(method: str, step: Any) -> None:
         checks.check_step_choice(good, method, seed=seed)
 
 
+def test_step_choice_reads_the_step_of_a_vectorised_or_adaptive_answer() -> None:
+    # f evaluated on an array of points at once; and a forward difference that
+    # first estimates f'' farther out, then takes its step from it (the nearest
+    # points are the step's)
+    eps = np.finfo(float).eps
+
+    def vectorised(f, x, h=None):  # type: ignore[no-untyped-def]
+        h = eps ** (1 / 3) * max(1.0, abs(x)) if h is None else h
+        up, down = f(x + np.array([h, -h]))
+        return (up - down) / (2 * h)
+
+    def adaptive(f, x, h=None):  # type: ignore[no-untyped-def]
+        if h is None:
+            fx, rough = f(x), eps ** 0.25 * max(1.0, abs(x))
+            f2 = (f(x + rough) - 2 * fx + f(x - rough)) / rough ** 2
+            h = 2 * math.sqrt(eps * max(abs(fx), 1e-300) / max(abs(f2), 1e-300))
+            h = min(max(h, 1e-3 * eps ** 0.5 * max(1.0, abs(x))), rough)
+        return (f(x + h) - f(x)) / h
+    for seed in (0, 1):
+        checks.check_step_choice(vectorised, "central", seed=seed)
+        checks.check_step_choice(adaptive, "forward", seed=seed)
+
+
+def test_a_jacobian_that_seeds_its_list_in_place_is_forward_mode() -> None:
+    # the list passed to f holds a Dual during the call, floats again afterwards
+    def seeding(f, x):  # type: ignore[no-untyped-def]
+        x, cols = list(x), []
+        for j, xj in enumerate(list(x)):
+            x[j] = Dual(xj, 1.0)
+            cols.append([getattr(o, "tangent", 0.0) for o in f(x)])
+            x[j] = xj
+        return np.array(cols).T
+    checks.check_jacobian(seeding, OPS, seed=0)
+
+
 def test_careless_step_fails_step_choice() -> None:
     with pytest.raises(AssertionError, match="step is too"):
         checks.check_step_choice(lambda f, x, h=1e-3: (f(x + h) - f(x)) / h, "forward",

@@ -328,6 +328,20 @@ def test_ps3_compiled_lapack_and_blas_entry_points_are_refused_too(answer: str,
     assert ns == before and scipy.linalg.lapack.dtrtrs is dtrtrs  # all put back
 
 
+def test_ps3_numpy_functions_imported_by_name_are_not_solvers() -> None:
+    # SciPy's compiled linalg modules hold NumPy's zeros and asarray too: only
+    # their own functions are banned
+    ns: dict[str, Any] = {"__name__": "answer"}
+    exec("from numpy import asarray, dot, zeros\n"
+         "def back_substitute(A, b):\n"
+         "    A, b = asarray(A), asarray(b)\n"
+         "    x = zeros(len(b))\n"
+         "    for i in range(len(b) - 1, -1, -1):\n"
+         "        x[i] = (b[i] - dot(A[i, i + 1:], x[i + 1:])) / A[i, i]\n"
+         "    return x\n", ns)
+    checks.check_back_substitute(ns["back_substitute"], seed=0)
+
+
 def test_ps3_sparse_solver_and_a_back_substitution_that_multiplies_fail() -> None:
     import scipy.sparse
     import scipy.sparse.linalg
@@ -413,30 +427,6 @@ def test_ps4_division_does_not_pass_as_dynamic_programming(ps4: dict[str, Any]) 
     # Exact at zeros, so only the overflowing product tells it from prefix/suffix.
     with pytest.raises(AssertionError, match="the whole product overflows"):
         checks.check_product_gradient(ps4["product_grad_division"], "dp", seed=0)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_ps4_dynamic_programming_does_not_pass_as_division(ps4: dict[str, Any],
-                                                           seed: int) -> None:
-    with pytest.raises(AssertionError, match="does not divide it"):
-        checks.check_product_gradient(ps4["product_grad_dp"], "division", seed=seed)
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_ps4_division_in_log_space_passes_as_division(seed: int) -> None:
-    # f(x) / x_i as exp(sum log|x| - log|x_i|): it divides the product without
-    # forming it, so it is exact (to about 1e-13) even where the product overflows
-    def log_division(x: Any) -> Any:
-        x = np.asarray(x, dtype=float)
-        zeros = np.flatnonzero(x == 0.0)
-        g = np.zeros_like(x)
-        if len(zeros) == 0:
-            sign = np.prod(np.sign(x))
-            return sign * np.sign(x) * np.exp(np.sum(np.log(np.abs(x))) - np.log(np.abs(x)))
-        if len(zeros) == 1:
-            g[zeros[0]] = np.prod(np.delete(x, zeros[0]))
-        return g
-    checks.check_product_gradient(log_division, "division", seed=seed)
 
 
 def test_ps4_conjugate_gradient_that_builds_h_fails() -> None:
@@ -525,6 +515,20 @@ def by_partial(X, y, Xv, yv, lam):
     w = cg(hvp, 2.0 * X.T @ y)
     return -float(cg(hvp, 2.0 * Xv.T @ (Xv @ w - yv) / len(yv)) @ (2.0 * w))
 
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+    return wrapper
+
+decorated = logged(conjugate_gradient)
+tighter = functools.partial(decorated, tol=1e-12)
+
+def by_decorated(X, y, Xv, yv, lam):
+    hvp = lambda v: 2.0 * X.T @ (X @ v) + 2.0 * lam * v
+    w = tighter(hvp, 2.0 * X.T @ y)
+    return -float(decorated(hvp, 2.0 * Xv.T @ (Xv @ w - yv) / len(yv)) @ (2.0 * w))
+
 def by_alias(X, y, Xv, yv, lam):
     hvp = lambda v: 2.0 * X.T @ (X @ v) + 2.0 * lam * v
     w = solve(hvp, 2.0 * X.T @ y)
@@ -550,7 +554,9 @@ def test_ps4_hypergradient_through_an_alias_of_cg_passes(ps4: dict[str, Any]) ->
     # the second solve is seen however conjugate_gradient is reached
     ns = {"np": np, "conjugate_gradient": ps4["conjugate_gradient"]}
     exec(_THROUGH_AN_ALIAS, ns)
-    for name in ("by_partial", "by_alias"):
+    for name in ("by_partial", "by_alias", "by_decorated"):
+        if name == "by_decorated":  # the notebook's own name bound to the decorated one
+            ns["conjugate_gradient"] = ns["decorated"]
         checks.check_ridge_hypergradient(ns[name], seed=4)
 
 

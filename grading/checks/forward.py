@@ -97,23 +97,23 @@ def _check_step_size(student: Any, method: str, x: float) -> None:
     Accuracy on a few functions cannot tell a central difference with the forward
     difference's step (about 1e-8) from one with a good step: where the third
     derivative is large both land near 1e-9. So the step is read off the points
-    where the student's function evaluates f, and judged by the error model the
+    where the student's function evaluates f (the nearest to x: an answer may
+    first take a rough look farther out), and judged by the error model the
     statement describes, for a function whose derivatives are the size of f.
     """
     scale = max(1.0, abs(x))
     points: list[float] = []
 
-    def f(t: float) -> float:
-        points.append(float(t))
-        return math.exp((t - x) / scale)
+    def f(t: Any) -> Any:  # a number, or an array of them: both are fine
+        points.extend(np.ravel(np.asarray(t, dtype=float)).tolist())
+        return np.exp((t - x) / scale)
     call_student(student, f, x, name=f"{method}_difference",
                  task=f"the {method} difference with a good step",
                  shown=f"f(t) = exp((t - x) / max(1, |x|)), x = {num(x)}")
-    span = max(points, default=x) - min(points, default=x)
-    h = span / (2.0 if method == "central" else 1.0)
-    if h <= 0.0:
+    h = min((abs(t - x) for t in points if t != x), default=0.0)
+    if h == 0.0:
         raise AssertionError(f"{method}_difference(f, x) at x = {num(x)} evaluated f "
-                             f"at {len(points)} point(s) with no step between them")
+                             f"at no point other than x ({len(points)} evaluation(s))")
     u = h / scale
     error, least = _MODEL_ERROR[method](u), _MODEL_ERROR[method](_BEST_U[method])
     if error > _STEP_SLACK * least:
@@ -121,7 +121,8 @@ def _check_step_size(student: Any, method: str, x: float) -> None:
         raise AssertionError(
             f"{method}_difference(f, x) at x = {num(x)} takes the step h = {h:.1e}"
             + (f", {u:.1e} times max(1, |x|)" if scale > 1.0 else "")
-            + ". For a function whose derivatives are the size "
+            + " (x ± h: the points nearest x where it evaluates f). For a function "
+            "whose derivatives are the size "
             f"of the function, truncation and round-off together then err "
             f"{error / least:.0f} times as much as with the best step: the step is too "
             f"{which}. Balance the two error terms of the {method} difference.")
@@ -200,22 +201,32 @@ def check_dual_functions(ops: Any, Dual: Any, seed: int) -> str:
 
 
 class _Recorder:
-    """Wraps a problem to remember which kinds of values it was evaluated on."""
+    """Wraps a problem to remember which kinds of values it was evaluated on, and
+    where, when it was called (an answer may reuse the list it passed)."""
 
     def __init__(self, fn: Any, m: Any) -> None:
-        self.fn, self.m, self.calls = fn, m, []
+        self.fn, self.m = fn, m
+        self.calls: list[tuple[str, Any]] = []  # (kind, a copy of the real arguments)
 
     def __call__(self, *args: Any) -> Any:
-        self.calls.append(args)
+        kind = _kind(args)
+        self.calls.append((kind, _plain_copy(args) if kind == "real" else None))
         return self.fn(self.m, *args)
 
     def forward_passes(self) -> int:
         """The calls that carried dual numbers (not real or complex ones):
         evaluating f on floats as well, e.g. to learn its number of outputs, is fine."""
-        return sum(_kind(args) == "dual" for args in self.calls)
+        return sum(kind == "dual" for kind, _ in self.calls)
 
     def kinds(self) -> set[str]:
-        return {_kind(args) for args in self.calls}
+        return {kind for kind, _ in self.calls}
+
+
+def _plain_copy(args: Any) -> Any:
+    try:
+        return np.array(args, dtype=float).ravel()
+    except (TypeError, ValueError):  # ragged: no single point
+        return None
 
 
 def _kind(x: Any) -> str:
@@ -234,13 +245,10 @@ def _kind(x: Any) -> str:
     return "real" if isinstance(x, (int, float, np.number)) else "dual"
 
 
-def _at(args: Any, point: Any) -> bool:
-    """Whether the plain numbers `args` are the point of evaluation itself."""
-    try:
-        return bool(np.array_equal(np.asarray(args, dtype=float).ravel(),
-                                   np.asarray(point, dtype=float).ravel()))
-    except (TypeError, ValueError):
-        return False
+def _at(values: Any, point: Any) -> bool:
+    """Whether the plain numbers `values` (flat) are the point of evaluation itself."""
+    return values is not None and bool(np.array_equal(
+        values, np.asarray(point, dtype=float).ravel()))
 
 
 def _not_finite_differences(rec: _Recorder, name: str, point: Any) -> None:
@@ -256,7 +264,7 @@ def _not_finite_differences(rec: _Recorder, name: str, point: Any) -> None:
         raise AssertionError(f"your {name} evaluated f only at plain numbers "
                              f"({len(rec.calls)} call(s)): that is numerical "
                              "differentiation. Forward mode evaluates f on dual numbers.")
-    away = [args for args in rec.calls if _kind(args) == "real" and not _at(args, point)]
+    away = [values for kind, values in rec.calls if kind == "real" and not _at(values, point)]
     if away:
         raise AssertionError(f"your {name} also evaluated f at plain numbers other than "
                              f"x ({len(away)} call(s)): a difference quotient is numerical "

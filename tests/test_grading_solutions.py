@@ -390,8 +390,13 @@ def test_ps3_unconverged_fixed_point_and_wrong_ift(ps3: dict[str, Any]) -> None:
             if np.max(np.abs(z - z0)) <= 1e-12 * max(1.0, np.max(np.abs(z0))):
                 return z
             z0 = z
-    with pytest.raises(AssertionError, match="still calling F after 20 000 iterations"):
+    with pytest.raises(AssertionError, match="still calling F after 40 000 calls"):
         checks.check_fixed_point(forever, seed=0)
+
+    def with_iterations(F: Any, x: Any, z0: Any) -> Any:  # as lesson 8's CG did
+        return ps3["fixed_point"](F, x, z0), 17
+    with pytest.raises(AssertionError, match=r"returned a tuple of 2; return z\* alone"):
+        checks.check_fixed_point(with_iterations, seed=0)
 
     def sentinel(value: Any) -> Any:  # gives up by returning something, not by raising
         def fixed_point(F: Any, x: Any, z0: Any) -> Any:
@@ -408,6 +413,19 @@ def test_ps3_unconverged_fixed_point_and_wrong_ift(ps3: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match="implicit_jacobian.*raised ValueError"):
         checks.check_implicit_jacobian(lambda F_z, F_x, z, x: np.linalg.solve(
             np.eye(len(x)) - F_z(z, x), F_x(z, x)), seed=0)  # the identity of x's size
+
+
+def test_ps3_fixed_point_that_calls_f_twice_per_iteration_passes() -> None:
+    # F for the stopping test, then again for the step: 20 001 calls in the
+    # 10 000 iterations before it gives up on z + 1
+    def twice(F: Any, x: Any, z0: Any) -> Any:
+        z, iterations = z0, 0
+        while np.max(np.abs(F(z, x) - z)) > 1e-12 * max(1.0, np.max(np.abs(z))):
+            if iterations >= 10_000:
+                raise RuntimeError("no fixed point after 10 000 iterations")
+            z, iterations = F(z, x), iterations + 1
+        return z
+    checks.check_fixed_point(twice, seed=0)
 
 
 def test_ps4_solution_passes(ps4: dict[str, Any]) -> None:

@@ -229,10 +229,11 @@ def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
                      else "never calls conjugate_gradient to solve H v = ∇_w V(w*) for v")
             raise AssertionError(
                 f"ridge_hypergradient on {shown}: the value is right, but it {calls}. The "
-                "implicit function theorem needs that solve besides the one for w*; finite "
-                "differences in λ, differentiating the training loop or a function that "
-                "does the whole computation (hyper.hypergradient) are other methods, not "
-                "the one asked for")
+                "implicit function theorem needs that solve besides the one for w*, and the "
+                "exercise asks for it by the function named conjugate_gradient (not another "
+                "solver); finite differences in λ, differentiating the training loop or a "
+                "function that does the whole computation (hyper.hypergradient) are other "
+                "methods, not the one asked for")
     return "ridge_hypergradient matches the implicit-function-theorem reference"
 
 

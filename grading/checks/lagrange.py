@@ -134,15 +134,20 @@ class _Runaway(BaseException):
     """Raised by F when fixed_point has called it far beyond its 10 000 iterations."""
 
 
+# Calls of F after which fixed_point has gone past its 10 000 iterations, whatever
+# it does per iteration (one call, or one for the test and one for the step).
+RUNAWAY_CALLS = 40_000
+
+
 def _outcome(fixed_point: Any, F: Any, x: Any, z0: Any) -> tuple[str, Any]:
     """What fixed_point does with F: ("returned", z), ("raised", error) or
-    ("runaway", None) when it calls F 20 000 times without giving up."""
+    ("runaway", None) when it calls F RUNAWAY_CALLS times without giving up."""
     calls = 0
 
     def counted(z: Any, x: Any) -> Any:
         nonlocal calls
         calls += 1
-        if calls > 20_000:
+        if calls > RUNAWAY_CALLS:
             raise _Runaway
         return F(z, x)
 
@@ -178,8 +183,12 @@ def check_fixed_point(fixed_point: Any, seed: int) -> str:
         kind, got = run(F, x, z0, shown)
         if kind != "returned":
             raise AssertionError(f"fixed_point on {shown} did not return a fixed point: "
-                                 + ("it called F 20 000 times" if kind == "runaway" else
+                                 + (f"it called F {RUNAWAY_CALLS:,} times".replace(",", " ")
+                                    if kind == "runaway" else
                                     f"it raised {type(got).__name__}: {got}"))
+        if isinstance(got, tuple):
+            raise AssertionError(f"fixed_point on {shown} returned a tuple of {len(got)}; "
+                                 "return z* alone (an array like z0)")
         assert_close(got, expected, f"the fixed point z* of {shown}", rtol=1e-8, atol=1e-10)
 
     x, F_np, F_ad, shown = _fixed_point_problem(seed)
@@ -200,7 +209,7 @@ def check_fixed_point(fixed_point: Any, seed: int) -> str:
         raise AssertionError(
             "fixed_point on F(z, x) = z + 1, which has no fixed point, "
             + (f"returned {_what_came_back(got)}" if kind == "returned" else
-               "was still calling F after 20 000 iterations")
+               f"was still calling F after {RUNAWAY_CALLS:,} calls".replace(",", " "))
             + ": it must give up with an error (raise) after 10 000 iterations, not "
               "return a value")
     return ("fixed_point finds z* = F(z*, x) from z0, also when F contracts slowly, "

@@ -107,6 +107,11 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+# the code of a function whose calls a check wants to see -> a callback given the
+# frame of each call (the arguments bound)
+Watch = dict[types.CodeType, Callable[[types.FrameType], None]]
+
+
 class _State:
     """What is being graded right now; `paused` > 0 inside a trusted callback."""
 
@@ -122,7 +127,7 @@ class _State:
     out_of_time = False
     # code objects of the student's whose calls a check wants to see, however
     # reached (an alias, a functools.partial): code -> callback(frame)
-    watched: dict[types.CodeType, Callable[[types.FrameType], None]] = {}
+    watched: Watch = {}
 
 
 def _blocked_message(what: str, task: str | None) -> str:
@@ -234,8 +239,7 @@ def _reference_modules() -> list[types.ModuleType]:
 @contextlib.contextmanager
 def reference_blocked(task: str, forbidden: tuple[tuple[str, str], ...] = (),
                       namespaces: tuple[dict[str, Any], ...] = (),
-                      watch: dict[types.CodeType, Callable[[types.FrameType], None]] | None
-                      = None) -> Iterator[None]:
+                      watch: Watch | None = None) -> Iterator[None]:
     """Run a block with `autodiff_lite` (and `forbidden` code) unusable; fail if
     used. `namespaces`: the student's globals, where compiled functions of the
     forbidden packages may have been imported; `watch`: see `call_student`."""
@@ -346,8 +350,7 @@ def library_calls() -> Iterator[collections.Counter[str]]:
 def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
                  shown: str = "", forbidden: tuple[tuple[str, str], ...] = (),
                  seconds: float | None = None,
-                 watch: dict[types.CodeType, Callable[[types.FrameType], None]] | None
-                 = None) -> Any:
+                 watch: Watch | None = None) -> Any:
     """Call `fn(*args)` as student code: quiet, reference blocked, clear errors.
 
     `name` is how the message refers to the student's function, `task` what the

@@ -16,7 +16,7 @@ from autodiff_lite import hyper
 
 from .. import problems
 from ..compare import _array, assert_close
-from ..sandbox import call_student
+from ..sandbox import Watch, call_student
 from ..wengert import _wengert_list
 from ._common import check, num, rng
 from .lagrange import SOLVERS
@@ -131,7 +131,7 @@ def check_conjugate_gradient(conjugate_gradient: Any, seed: int) -> str:
     return "conjugate_gradient solves positive definite systems from H·v alone"
 
 
-def _solves_watched(solve: Any) -> tuple[dict[Any, Any], list[np.ndarray] | None]:
+def _solves_watched(solve: Any) -> tuple[Watch, list[np.ndarray] | None]:
     """A `watch` for call_student that collects the right-hand sides (the second
     argument) the notebook's `conjugate_gradient` is called with, however it is
     reached (an alias, a functools.partial); [] if there is no such function,

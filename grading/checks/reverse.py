@@ -144,7 +144,7 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int,
              ("y = sin(y*y + 1) forty times from y = x (2^40 paths lead back to x: "
               "sweep the tape once, in reverse order, each node once)",
               problems.doubling_paths, float(r.uniform(-1.0, 1.0)), seconds)]
-    for name, fn, x, seconds in cases:
+    for name, fn, x, limit in cases:
         tape = ad.trace(lambda t, fn=fn: fn(anp, t), x)
         expected = tape.backward(1.0)
         prob = _Problem(fn, m)
@@ -153,7 +153,7 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int,
                                 shown=shown)
         recorded = items(recorded, 2, f"trace(f, x) on {shown}", "a pair (tape, output)")
         adjoints = call_student(lambda: backward(*recorded), name="backward",
-                                task="the reverse sweep", shown=shown, seconds=seconds)
+                                task="the reverse sweep", shown=shown, seconds=limit)
         if not isinstance(adjoints, (list, tuple)):
             raise AssertionError(f"backward on {shown}: expected a list with one adjoint "
                                  f"per node, got {type(adjoints).__name__}")

@@ -58,9 +58,14 @@ def as_input(x: Any, what: str = "input", copy: bool = True) -> Any:
 
 
 def _as_output(v: Any, like: Any) -> Any:
-    """Give a result the type of the input it belongs to (float in, float out)."""
-    if type(like) is float and not isinstance(v, TracerBase) and np.ndim(v) == 0:
+    """Give a result the type of the input it belongs to (float in, float out; a
+    0-d array in, a 0-d array out, as in JAX)."""
+    if isinstance(v, TracerBase) or np.ndim(v) != 0:
+        return v
+    if type(like) is float:
         return float(v)
+    if isinstance(like, np.ndarray):
+        return np.asarray(v)
     return v
 
 

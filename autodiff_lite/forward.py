@@ -68,7 +68,10 @@ class Dual(Tracer):
 
     Built by hand, `Dual(2.0, 1.0)`, duals share one default perturbation, like
     the dual numbers of a textbook. `jvp` and `derivative` make their own, nested
-    perturbations so that derivatives of derivatives never mix.
+    perturbations so that derivatives of derivatives never mix. The default one is
+    the outermost of all: inside a function that grad, jvp or derivative is
+    differentiating, take an inner derivative with `jvp` or `derivative`, not
+    with a Dual built by hand (whose tangent would belong to the outer level).
     """
 
     __slots__ = ("primal", "tangent")

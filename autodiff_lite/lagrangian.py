@@ -130,6 +130,7 @@ def _seed_vector(tape: Tape, seed: Any, n: int) -> np.ndarray:
     off = offsets(tape)
     b = np.zeros(n)
     if tape.output is None:
+        tape.check_one_output("the Lagrangian system")
         return b  # the output does not depend on the inputs: every λ is 0
     out_shape = shape(tape.output_value)
     if seed is None:

@@ -188,6 +188,16 @@ class Tape(Trace):
                 f"output node {self.output}>")
 
     # ----------------------------------------------------------------- backward
+    def check_one_output(self, who: str) -> None:
+        """Refuse a tape whose function returned no value to differentiate (None, a
+        tuple): it may be recorded, for counting, but not swept backwards."""
+        if self.output is None and not isinstance(
+                self.output_value, (int, float, np.number, np.ndarray)):
+            what = type(self.output_value).__name__
+            raise TypeError(f"{who}: the traced function returned {what}, not a number or an "
+                            "array; a backward sweep needs one output"
+                            + (" (did it forget to `return`?)" if what == "NoneType" else ""))
+
     def backward(self, seed: Any = 1.0) -> list[Any]:
         """Adjoints of every node for the output cotangent `seed` (a fresh sweep)."""
         adj = self._sweep(seed, keep_all=True)
@@ -202,7 +212,8 @@ class Tape(Trace):
     def _sweep(self, seed: Any, keep_all: bool) -> list[Any]:
         adj: list[Any] = [None] * len(self.values)
         out = self.output
-        if out is None:
+        if out is None:  # a constant: every adjoint is zero
+            self.check_one_output("backward")
             return adj
         if shape(seed) != shape(self.output_value):
             raise ValueError(f"the seed (output cotangent) has shape {shape(seed)} "

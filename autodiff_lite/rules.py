@@ -198,17 +198,17 @@ def where(condition: Any, x: Any, y: Any) -> Any:
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    return bind(sum_p, x, axis=_axis(axis), keepdims=keepdims)
+    return bind(sum_p, x, axis=axis_argument(axis), keepdims=keepdims)
 
 
 def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Product of entries; its gradient is exact when entries are zero."""
-    return bind(prod_p, x, axis=_axis(axis), keepdims=keepdims)
+    return bind(prod_p, x, axis=axis_argument(axis), keepdims=keepdims)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """log(sum(exp(x))) computed stably; its gradient is the softmax."""
-    return bind(logsumexp_p, x, axis=_axis(axis), keepdims=keepdims)
+    return bind(logsumexp_p, x, axis=axis_argument(axis), keepdims=keepdims)
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -221,7 +221,9 @@ def matmul(a: Any, b: Any) -> Any:
 
 
 def transpose(x: Any, axes: Any = None) -> Any:
-    axes = tuple(reversed(range(ndim(x)))) if axes is None else tuple(axes)
+    nd = ndim(x)
+    axes = (tuple(reversed(range(nd))) if axes is None
+            else tuple(_norm_axis(operator.index(a), nd) for a in axes))
     return bind(transpose_p, x, axes=axes)
 
 
@@ -282,8 +284,14 @@ def stack(arrays: Any, axis: int = 0) -> Any:
 # ------------------------------------------------------------------ rule helpers
 
 
-def _axis(axis: Any) -> Any:
-    return tuple(axis) if isinstance(axis, list) else axis
+def axis_argument(axis: Any) -> Any:
+    """An `axis` as NumPy takes it, in one form: None, an int or a tuple of ints
+    (from a NumPy integer or a list too), so that rules can test its type."""
+    if axis is None:
+        return None
+    if isinstance(axis, (list, tuple)):
+        return tuple(operator.index(a) for a in axis)
+    return operator.index(axis)
 
 
 def _norm_axis(axis: int, nd: int) -> int:

@@ -21,6 +21,24 @@ _UFUNC_OPERATORS = {
     np.true_divide: R.true_divide, np.power: R.power, np.matmul: R.matmul,
     np.negative: R.negative,
 }
+# NumPy functions whose result carries no derivative (booleans, integers, shapes):
+# on a traced value they answer for its primal value, as comparisons do
+_ABOUT_THE_VALUE = {
+    np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
+    np.isnan, np.isinf, np.isfinite, np.signbit,
+    np.ndim, np.shape, np.size, np.argmax, np.argmin, np.argsort, np.nonzero,
+    np.isclose, np.allclose, np.array_equal, np.any, np.all,
+}
+
+
+def _primals(values: Any) -> Any:
+    """`values` (arguments: tracers, lists of them) with every tracer replaced by its
+    primal value."""
+    if isinstance(values, (list, tuple)):
+        return type(values)(_primals(v) for v in values)
+    if isinstance(values, dict):
+        return {k: _primals(v) for k, v in values.items()}
+    return primal(values)
 
 
 def traced_operator(prim: Primitive, reflected: bool = False) -> Callable[[Any, Any], Any]:
@@ -166,17 +184,31 @@ class Tracer(TracerBase):
         raise TypeError(
             "a traced value was turned into a NumPy array, which would drop its "
             "derivative. Use autodiff_lite.numpy (import autodiff_lite.numpy as anp) "
-            "instead of numpy inside functions you differentiate")
+            "instead of numpy inside functions you differentiate; where a list of "
+            "traced values stands for an array, make it one with anp.stack([...])")
+
+    def __format__(self, spec: str) -> str:
+        # f"{loss:.4f}" while debugging: the number, which is what a print wants
+        return format(primal(self), spec) if spec else str(self)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         # Reached when a NumPy array or scalar is on the left of an operator
         # (ndarray * box) or when a NumPy function is called on a traced value.
+        if "out" in kwargs:
+            raise TypeError(
+                "a traced value cannot be written into a NumPy array in place "
+                "(h += x, or out=): the array would drop its derivative. Write "
+                "h = h + x, which makes a new traced value")
+        if ufunc in _ABOUT_THE_VALUE:
+            return getattr(ufunc, method)(*_primals(inputs), **kwargs)
         fn = _UFUNC_OPERATORS.get(ufunc)
         if fn is not None and method == "__call__" and not kwargs:
             return fn(*inputs)
         _unsupported_numpy(getattr(ufunc, "__name__", str(ufunc)))
 
-    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> NoReturn:
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in _ABOUT_THE_VALUE:
+            return func(*_primals(args), **_primals(kwargs))
         _unsupported_numpy(func.__name__)
 
 

@@ -89,6 +89,47 @@ def test_float_in_float_out_and_int_inputs_are_promoted() -> None:
     assert ad.grad(lambda x: anp.sum(x * x))([1, 2]).dtype == np.float64
 
 
+def test_numpy_on_the_left_of_a_comparison_compares_the_values() -> None:
+    x, thr = np.array([0.5, 2.0, 3.0]), np.array([1.0, 1.0, 1.0])
+    for f in (lambda x: anp.sum(anp.where(thr < x, x, 0.0)),
+              lambda x: anp.sum(anp.where(np.float64(1.0) < x, x, 0.0)),
+              lambda x: anp.sum(anp.where(np.greater(x, thr), x, 0.0))):
+        assert ad.grad(f)(x).tolist() == [0.0, 1.0, 1.0]
+        assert ad.jacfwd(f)(x).tolist() == [0.0, 1.0, 1.0]
+
+
+def test_numpy_questions_about_a_traced_value_answer_for_its_value() -> None:
+    # integers, booleans and shapes carry no derivative: no rule is needed
+    x = np.array([1.0, 3.0, 2.0])
+    assert ad.grad(lambda x: anp.sum(x) * np.ndim(x) / np.size(x))(x).tolist() == [1 / 3] * 3
+    for pick in (np.argmax, anp.argmax):
+        assert ad.grad(lambda x: x[pick(x)])(x).tolist() == [0.0, 1.0, 0.0]
+    assert ad.grad(lambda x: x[anp.argmin(x)] * 2.0)(x).tolist() == [2.0, 0.0, 0.0]
+    assert ad.grad(lambda x: anp.sum(anp.where(np.isnan(x), 0.0, x)))(x).tolist() == [1.0] * 3
+
+
+def test_a_traced_value_formats_as_its_number() -> None:
+    seen = []
+
+    def f(x):  # type: ignore[no-untyped-def]
+        loss = anp.sum(x * x)
+        seen.append(f"loss = {loss:.4f}")
+        return loss
+    ad.grad(f)(np.array([0.5, 1.0]))
+    ad.derivative(lambda t: f(anp.stack([t, 1.0])))(0.5)
+    assert seen == ["loss = 1.2500", "loss = 1.2500"]
+
+
+def test_a_zero_dimensional_array_in_gives_a_zero_dimensional_array_out() -> None:
+    # as in JAX (a float in still gives a float out): the result can be written into
+    x = np.array(2.0)
+    f = lambda x: anp.sin(x) * x  # noqa: E731
+    for result in (ad.grad(f)(x), ad.jacfwd(f)(x), ad.jacrev(f)(x), ad.hessian(f)(x),
+                   ad.vjp(f, x)[1](1.0)[0], ad.derivative(f)(x)):
+        assert isinstance(result, np.ndarray) and result.shape == ()
+    assert ad.grad(f)(x) == math.sin(2.0) + 2.0 * math.cos(2.0)
+
+
 @pytest.mark.slow
 def test_a_chain_of_a_million_operations_differentiates() -> None:
     n, a = 10**6, 1.0000001

@@ -11,6 +11,7 @@ import pytest
 
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
+from autodiff_lite import lagrangian
 
 pytestmark = pytest.mark.library
 
@@ -163,6 +164,34 @@ def test_domain_edges_follow_numpy() -> None:
 def test_an_output_that_is_not_a_number_is_named(transform, output, message) -> None:
     with pytest.raises(TypeError, match=message):
         transform(lambda x: output)(2.0)
+
+
+def test_adding_a_traced_value_into_a_numpy_array_in_place_says_write_h_equals() -> None:
+    def f(x):  # type: ignore[no-untyped-def]
+        h = np.zeros(2)
+        h += x * 2.0
+        return anp.sum(h)
+    with pytest.raises(TypeError, match=r"in place \(h \+= x, or out=\).*h = h \+ x"):
+        ad.grad(f)(np.ones(2))
+
+
+def test_a_list_of_traced_values_where_an_array_belongs_points_to_stack() -> None:
+    with pytest.raises(TypeError, match=r"anp.stack\(\[\.\.\.\]\)"):
+        ad.grad(lambda x: anp.sum([x[0], x[1]]))(np.ones(2))
+
+
+@pytest.mark.parametrize("output, what", [
+    (lambda x: (x * x, 1.0), "tuple"), (lambda x: [anp.sin(x)], "list"),
+    (lambda x: None, "NoneType")])
+def test_backward_on_a_tape_without_one_output_says_so(output, what) -> None:
+    # a tape may record a function of several outputs (cost.flops reads it), but its
+    # backward sweep needs one: it used to return zero adjoints
+    tape = ad.trace(output, 2.0)
+    with pytest.raises(TypeError, match=f"backward: the traced function returned {what}, not"):
+        tape.backward()
+    with pytest.raises(TypeError, match=f"system: the traced function returned {what}, not"):
+        lagrangian.adjoints(output, 2.0)
+    assert ad.trace(lambda x: 3.0, 2.0).backward() == [0.0]  # a constant output: zeros
 
 
 def test_a_tuple_of_parameters_of_different_shapes_is_explained() -> None:

@@ -24,6 +24,7 @@ from ..rules import (absolute, add, broadcast_to, concatenate, cos, exp, getitem
                      log1p, logsumexp, matmul, maximum, minimum, multiply, negative,
                      power, prod, reshape, sigmoid, sign, sin, sqrt, stack, subtract,
                      sum, sum_to, tan, tanh, transpose, true_divide, untake, where)
+from ..rules import axis_argument as _axis_argument
 
 abs = absolute  # noqa: A001
 divide = true_divide
@@ -35,6 +36,7 @@ newaxis = None
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Average over `axis`: a sum divided by the number of entries summed."""
     shape = _shape(x)
+    axis = _axis_argument(axis)
     axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
     count = int(_np.prod([shape[a] for a in axes]))
     return sum(x, axis, keepdims) / float(count)
@@ -104,6 +106,7 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     shape = _shape(x)
     if axis is None:
         return reshape(x, tuple(n for n in shape if n != 1))
+    axis = _axis_argument(axis)
     axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
     return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
 
@@ -138,6 +141,16 @@ def ones_like(x: Any) -> Any:
     return _np.ones(_shape(x))
 
 
+def argmax(x: Any, axis: Any = None) -> Any:
+    """Where the largest entry is: an index, data with no derivative."""
+    return _np.argmax(_primal(x), axis=axis)
+
+
+def argmin(x: Any, axis: Any = None) -> Any:
+    """Where the smallest entry is: an index, data with no derivative."""
+    return _np.argmin(_primal(x), axis=axis)
+
+
 zeros = _np.zeros
 ones = _np.ones
 arange = _np.arange
@@ -147,7 +160,8 @@ shape = _shape
 primal = _primal
 
 __all__ = [
-    "abs", "absolute", "add", "amax", "amin", "arange", "array", "broadcast_to",
+    "abs", "absolute", "add", "amax", "amin", "arange", "argmax", "argmin", "array",
+    "broadcast_to",
     "concatenate", "cos", "divide", "dot", "e", "exp", "expand_dims", "eye", "getitem",
     "linspace", "log", "log1p", "logsumexp", "matmul", "max", "maximum", "mean", "min",
     "minimum", "multiply", "negative", "newaxis", "ones", "ones_like", "pi", "power",

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from .core import TracerBase, escaped, shape
+from .core import TracerBase, escaped, running, shape
 from .forward import Dual, ForwardTrace
 from .reverse import Tape
 from .rules import reshape, stack
@@ -131,7 +131,8 @@ def jvp(f: Function, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[A
                              f"has shape {shape(p)}; they must match")
         duals.append(Dual(p, t, trace))
     try:
-        out = _checked_output(f(*duals), "jvp")
+        with running(trace):
+            out = _checked_output(f(*duals), "jvp")
     finally:
         trace.done = True
     if type(out) is Dual and out._trace is trace:
@@ -207,7 +208,9 @@ def trace(f: Function, *args: Any) -> Tape:
     """Run f on `args` and return its tape: the inputs, then one node per primitive."""
     tape = Tape()
     boxes = [tape.new_input(as_input(a, f"argument {i}")) for i, a in enumerate(args)]
-    tape.set_output(f(*boxes))
+    with running(tape):
+        out = f(*boxes)
+    tape.set_output(out)
     return tape
 
 
@@ -220,7 +223,9 @@ def _reverse(f: Function, args: tuple, argnums: tuple[int, ...], kwargs: dict, n
         x = as_input(args_[i], f"argument {i}", copy)
         xs.append(x)
         args_[i] = tape.new_input(x)
-    tape.set_output(_checked_output(f(*args_, **kwargs), name))
+    with running(tape):
+        out = f(*args_, **kwargs)
+    tape.set_output(_checked_output(out, name))
     return tape, xs
 
 

@@ -17,8 +17,9 @@ with the trace that made it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -90,6 +91,33 @@ class TracerBase:
     """Marker base of every tracer; `_trace` is the transformation it belongs to."""
 
     __slots__ = ("_trace",)
+
+
+# The transformations whose function is running, innermost last, each with the
+# trace of the dual numbers built by hand while it is innermost (made when needed).
+_RUNNING: list[list[Any]] = []
+
+
+@contextlib.contextmanager
+def running(trace: Trace) -> Iterator[None]:
+    """Mark `trace`'s function as running for the block (see `hand_built_trace`)."""
+    _RUNNING.append([trace, None])
+    try:
+        yield
+    finally:
+        _RUNNING.pop()
+
+
+def hand_built_trace(make: Callable[[], Trace]) -> Trace | None:
+    """The trace of values built by hand (`Dual(y, 1.0)`) inside running
+    transformations: one per innermost running transformation, made after it, so
+    nested above it, as the textbook's inner derivative is; None outside them."""
+    if not _RUNNING:
+        return None
+    entry = _RUNNING[-1]
+    if entry[1] is None:
+        entry[1] = make()
+    return entry[1]
 
 
 def escaped() -> TypeError:

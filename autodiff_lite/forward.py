@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .core import Primitive, Trace, bind, escaped, shape
+from .core import Primitive, Trace, bind, escaped, hand_built_trace, shape
 from .rules import broadcast_to, unchanged
 from .tracer import Tracer, set_arithmetic, traced_operator
 
@@ -68,10 +68,10 @@ class Dual(Tracer):
 
     Built by hand, `Dual(2.0, 1.0)`, duals share one default perturbation, like
     the dual numbers of a textbook. `jvp` and `derivative` make their own, nested
-    perturbations so that derivatives of derivatives never mix. The default one is
-    the outermost of all: inside a function that grad, jvp or derivative is
-    differentiating, take an inner derivative with `jvp` or `derivative`, not
-    with a Dual built by hand (whose tangent would belong to the outer level).
+    perturbations so that derivatives of derivatives never mix. A Dual built by
+    hand inside a function that grad, jvp or derivative is running belongs to a
+    perturbation nested inside theirs, so `f(Dual(y, 1.0)).tangent` there is an
+    inner derivative, as in the textbook.
     """
 
     __slots__ = ("primal", "tangent")
@@ -82,7 +82,9 @@ class Dual(Tracer):
                              f"the primal's shape {shape(primal)}")
         self.primal = primal
         self.tangent = tangent
-        self._trace = _DEFAULT_TRACE if trace is None else trace
+        if trace is None:
+            trace = hand_built_trace(ForwardTrace) or _DEFAULT_TRACE
+        self._trace = trace
 
     def __repr__(self) -> str:
         return f"Dual(primal={self.primal!r}, tangent={self.tangent!r})"

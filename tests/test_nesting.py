@@ -42,6 +42,30 @@ def test_inner_derivative_closing_over_outer_variable() -> None:
     assert ad.grad(lambda x: ad.grad(lambda y: x * y * y)(3.0))(5.0) == 6.0
 
 
+def textbook_derivative(f):  # type: ignore[no-untyped-def]
+    """Forward mode as lesson 2 writes it, with a Dual built by hand."""
+    return lambda y: f(ad.Dual(y, 1.0)).tangent
+
+
+@pytest.mark.parametrize("outer", [ad.derivative, ad.grad, ad.jacfwd, ad.jacrev])
+def test_a_hand_built_dual_inside_a_transformation_is_an_inner_derivative(outer) -> None:
+    # g(x) = x * d/dy (x y) = x², so g'(3) = 6: the hand-built Dual is nested
+    # inside the running transformation, not its outermost perturbation
+    g = lambda x: x * textbook_derivative(lambda y: x * y)(1.0)  # noqa: E731
+    assert outer(g)(3.0) == 6.0
+    assert ad.derivative(lambda x: (ad.Dual(x, 1.0) * x).tangent)(3.0) == 1.0
+    # two duals built by hand in one running function share their perturbation
+    h = lambda x: (ad.Dual(x, 1.0) * ad.Dual(2.0, 0.0)).tangent * x  # noqa: E731
+    assert outer(h)(3.0) == 2.0
+
+
+def test_hand_built_duals_outside_any_transformation_share_one_perturbation() -> None:
+    a = ad.Dual(3.0, 1.0)
+    ad.grad(lambda x: x * x)(1.0)  # a transformation ran in between
+    product = a * ad.Dual(2.0, 0.0)
+    assert (product.primal, product.tangent) == (6.0, 2.0)
+
+
 def test_hessian_of_a_quadratic_form_and_hvp() -> None:
     rng = np.random.default_rng(2)
     a = rng.standard_normal((4, 4))

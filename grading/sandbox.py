@@ -168,22 +168,31 @@ def _profile_hook(frame: types.FrameType, event: str, arg: Any) -> None:
             return
 
 
-def _compiled_under(forbidden: tuple[tuple[str, str], ...]) -> dict[int, tuple[Any, str]]:
-    """The functions of the extension modules of the forbidden packages (LAPACK
-    and BLAS wrappers such as scipy.linalg.lapack.dtrtrs, NumPy's linalg
-    gufuncs), by id, with the name to report. A profile hook sees no call of
-    these, so `_compiled_blocked` puts stand-ins in their place."""
-    found: dict[int, tuple[Any, str]] = {}
+def _forbidden_modules(forbidden: tuple[tuple[str, str], ...]
+                       ) -> list[tuple[types.ModuleType, str]]:
+    """The loaded modules of the forbidden packages, each with the package's name."""
+    found = []
     for module in list(_modules.values()):
         filename = getattr(module, "__file__", None) or ""
-        for prefix, name in forbidden:
-            if filename.startswith(prefix) and not filename.endswith(".py"):
-                for attr, value in vars(module).items():
-                    # not what they import (NumPy's zeros and asarray are there too)
-                    home = getattr(value, "__module__", None)
-                    if (callable(value) and not isinstance(value, (type, _ModuleType))
-                            and (home is None or str(home).startswith(name))):
-                        found[id(value)] = (value, f"{name}.{attr}")
+        found += [(module, name) for prefix, name in forbidden if filename.startswith(prefix)]
+    return found
+
+
+def _compiled_in(modules: list[tuple[types.ModuleType, str]]) -> dict[int, tuple[Any, str]]:
+    """The functions the extension modules among `modules` define (LAPACK and BLAS
+    wrappers such as scipy.linalg.lapack.dtrtrs, NumPy's linalg gufuncs), by id,
+    with the name to report. A profile hook sees no call of these, so
+    `_compiled_blocked` puts stand-ins in their place."""
+    found: dict[int, tuple[Any, str]] = {}
+    for module, name in modules:
+        if str(getattr(module, "__file__", "")).endswith(".py"):
+            continue
+        for attr, value in vars(module).items():
+            # not what they import (NumPy's zeros and asarray are there too)
+            home = getattr(value, "__module__", None)
+            if (callable(value) and not isinstance(value, (type, _ModuleType))
+                    and (home is None or str(home).startswith(name))):
+                found[id(value)] = (value, f"{name}.{attr}")
     return found
 
 
@@ -193,15 +202,13 @@ def _compiled_blocked(forbidden: tuple[tuple[str, str], ...],
     """While the block runs, the forbidden packages' compiled functions, wherever
     the packages' modules or `namespaces` (the student's globals) hold them,
     are stand-ins that report a violation (and call through for trusted code)."""
-    compiled = _compiled_under(forbidden)
+    modules = _forbidden_modules(forbidden)
+    compiled = _compiled_in(modules)
     if not compiled:
         yield
         return
-    spaces = [vars(m) for m in list(_modules.values())
-              if any((getattr(m, "__file__", None) or "").startswith(prefix)
-                     for prefix, _ in forbidden)] + namespaces
     swapped: list[tuple[dict[str, Any], str, Any]] = []
-    for space in spaces:
+    for space in [vars(m) for m, _ in modules] + namespaces:
         for attr, value in list(space.items()):
             hit = compiled.get(id(value))
             if hit is not None and hit[0] is value:

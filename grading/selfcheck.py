@@ -268,8 +268,9 @@ def _name_error_in_check_cell(shell: Any, etype: type[BaseException], value: Bas
         shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
         return
     # the call the failing line belongs to: the last one that starts at or before it
-    label = [lab for line, lab in calls if line <= last.tb_lineno][-1:] or [calls[0][1]]
-    _not_answered(label[0], f"{value}: run the cells above this one first")
+    started = [label for line, label in calls if line <= last.tb_lineno]
+    _not_answered(started[-1] if started else calls[0][1],
+                  f"{value}: run the cells above this one first")
 
 
 def _register_in_kernel() -> None:

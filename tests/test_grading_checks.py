@@ -323,6 +323,14 @@ def test_a_pair_may_be_a_numpy_array_of_two_numbers_but_not_of_three() -> None:
         checks.check_jvp(lambda f, p, t: np.array([*jvp(f, p, t), 0.0]), OPS, seed=0)
 
 
+def difference_with(method: str, default_step: Any) -> Any:
+    """A forward or central difference whose default step is default_step(x)."""
+    def difference(f, x, h=None):  # type: ignore[no-untyped-def]
+        h = default_step(x) if h is None else h
+        return (f(x + h) - f(x)) / h if method == "forward" else (f(x + h) - f(x - h)) / (2 * h)
+    return difference
+
+
 @pytest.mark.parametrize("method, step, which", [
     ("central", np.finfo(float).eps ** 0.5, "small"),  # the forward difference's step
     ("central", 1e-7, "small"),
@@ -332,9 +340,7 @@ def test_a_step_far_from_the_balance_fails_step_choice(method: str, step: float,
                                                         which: str) -> None:
     # Accurate enough on the problem functions (their large third derivatives hide
     # round-off), yet far from balancing the two errors the statement describes.
-    def scaled(f, x, h=None):  # type: ignore[no-untyped-def]
-        h = step * max(1.0, abs(x)) if h is None else h
-        return (f(x + h) - f(x)) / h if method == "forward" else (f(x + h) - f(x - h)) / (2 * h)
+    scaled = difference_with(method, lambda x: step * max(1.0, abs(x)))
     with pytest.raises(AssertionError, match=f"the step is too {which}"):
         checks.check_step_choice(scaled, method, seed=0)
 
@@ -347,11 +353,8 @@ def test_a_step_far_from_the_balance_fails_step_choice(method: str, step: float,
     ("forward", lambda x: np.finfo(float).eps ** 0.5 * max(1.0, abs(x))),
 ])
 def test_other_good_steps_pass_step_choice(method: str, step: Any) -> None:
-    def good(f, x, h=None):  # type: ignore[no-untyped-def]
-        h = step(x) if h is None else h
-        return (f(x + h) - f(x)) / h if method == "forward" else (f(x + h) - f(x - h)) / (2 * h)
     for seed in (0, 1, 2):
-        checks.check_step_choice(good, method, seed=seed)
+        checks.check_step_choice(difference_with(method, step), method, seed=seed)
 
 
 def test_step_choice_reads_the_step_of_a_vectorised_or_adaptive_answer() -> None:
@@ -399,9 +402,7 @@ def test_careless_step_fails_step_choice() -> None:
 def test_step_that_does_not_grow_with_x_fails_step_choice(method: str, power: float) -> None:
     # The best step for |x| near 1, kept fixed: right for small x, rounded away in
     # x + h at x of 10^4 to 10^6 (ps1 asks for a step good at any magnitude).
-    def fixed(f, x, h=None):  # type: ignore[no-untyped-def]
-        h = np.finfo(float).eps ** power
-        return (f(x + h) - f(x)) / h if method == "forward" else (f(x + h) - f(x - h)) / (2 * h)
+    fixed = difference_with(method, lambda x: np.finfo(float).eps ** power)
     with pytest.raises(AssertionError, match=re.escape("at large |x| it must grow with |x|")):
         checks.check_step_choice(fixed, method, seed=0)
 

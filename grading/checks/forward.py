@@ -122,10 +122,10 @@ def _check_step_size(student: Any, method: str, x: float) -> None:
             f"{method}_difference(f, x) at x = {num(x)} takes the step h = {h:.1e}"
             + (f", {u:.1e} times max(1, |x|)" if scale > 1.0 else "")
             + " (x ± h: the points nearest x where it evaluates f). For a function "
-            "whose derivatives are the size "
-            f"of the function, truncation and round-off together then err "
-            f"{error / least:.0f} times as much as with the best step: the step is too "
-            f"{which}. Balance the two error terms of the {method} difference.")
+            "whose derivatives are the size of the function, truncation and round-off "
+            f"together then err {error / least:.0f} times as much as with the best "
+            f"step: the step is too {which}. Balance the two error terms of the {method} "
+            "difference.")
 
 
 _BINARY = MappingProxyType({

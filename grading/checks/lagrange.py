@@ -137,6 +137,7 @@ class _Runaway(BaseException):
 # Calls of F after which fixed_point has gone past its 10 000 iterations, whatever
 # it does per iteration (one call, or one for the test and one for the step).
 RUNAWAY_CALLS = 40_000
+_RUNAWAY_SHOWN = f"{RUNAWAY_CALLS:,}".replace(",", " ")
 
 
 def _outcome(fixed_point: Any, F: Any, x: Any, z0: Any) -> tuple[str, Any]:
@@ -183,8 +184,7 @@ def check_fixed_point(fixed_point: Any, seed: int) -> str:
         kind, got = run(F, x, z0, shown)
         if kind != "returned":
             raise AssertionError(f"fixed_point on {shown} did not return a fixed point: "
-                                 + (f"it called F {RUNAWAY_CALLS:,} times".replace(",", " ")
-                                    if kind == "runaway" else
+                                 + (f"it called F {_RUNAWAY_SHOWN} times" if kind == "runaway" else
                                     f"it raised {type(got).__name__}: {got}"))
         if isinstance(got, tuple):
             raise AssertionError(f"fixed_point on {shown} returned a tuple of {len(got)}; "
@@ -209,7 +209,7 @@ def check_fixed_point(fixed_point: Any, seed: int) -> str:
         raise AssertionError(
             "fixed_point on F(z, x) = z + 1, which has no fixed point, "
             + (f"returned {_what_came_back(got)}" if kind == "returned" else
-               f"was still calling F after {RUNAWAY_CALLS:,} calls".replace(",", " "))
+               f"was still calling F after {_RUNAWAY_SHOWN} calls")
             + ": it must give up with an error (raise) after 10 000 iterations, not "
               "return a value")
     return ("fixed_point finds z* = F(z*, x) from z0, also when F contracts slowly, "

@@ -218,8 +218,8 @@ def back_substitution(A: Any, b: np.ndarray) -> np.ndarray:
             k = indices[p]
             if k == i:
                 diag += data[p]
-            else:
-                s -= data[p] * lam[k]
+            elif lam[k] != 0.0:  # a node with no influence passes nothing on, as in
+                s -= data[p] * lam[k]  # reverse mode (0 times an infinite partial is nan)
         if diag == 0.0:
             raise np.linalg.LinAlgError(
                 f"A[{i}, {i}] = 0: a triangular system with a zero on its diagonal is "
@@ -342,8 +342,11 @@ def constraint_residuals(tape: Tape) -> np.ndarray:
             parts.append(np.zeros(int(np.prod(shape(z)))))
             continue
         vals = [values[j] if j >= 0 else a for a, j in zip(args, parents)]
-        f = prim.impl(*vals, **params)
-        parts.append(np.ravel(np.asarray(z, dtype=float) - np.asarray(f, dtype=float)))
+        z, f = np.asarray(z, dtype=float), np.asarray(prim.impl(*vals, **params), dtype=float)
+        # a value recomputed exactly, infinities and nans included, satisfies its constraint
+        same = (z == f) | (np.isnan(z) & np.isnan(f))
+        with np.errstate(invalid="ignore"):
+            parts.append(np.ravel(np.where(same, 0.0, z - f)))
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
@@ -359,6 +362,11 @@ def residuals(tape: Tape, lam: Any, assembled: tuple[Any, np.ndarray] | None = N
     if lam.shape != b.shape:
         raise ValueError(f"lam has shape {lam.shape} but the tape has {b.shape[0]} "
                          "scalar variables; pass the flat vector from solve()")
+    if not np.all(np.isfinite(A.data if sp.issparse(A) else A)):
+        # an infinite partial of a node with no influence: its zero multiplier adds
+        # nothing, as in back-substitution (0·∞ would make the row nan)
+        used = np.flatnonzero(lam)
+        A, lam = A[:, used], lam[used]
     return Residuals(constraint_residuals(tape), A @ lam - b)
 
 
@@ -367,7 +375,9 @@ def adjoints(f: Callable[..., Any], *args: Any, method: str = "backsub",
     """Trace f at args, assemble A λ = b, solve it: the multipliers and the gradient.
 
     For every program the tape can record, `gradients` equals
-    `grad(f, argnums=(0, 1, ...))(*args)` to round-off (for a scalar output).
+    `grad(f, argnums=(0, 1, ...))(*args)` to round-off (for a scalar output),
+    with back-substitution also where a node with no influence on the output has
+    an infinite partial (the dense solves then give nan: their 0·∞ is not skipped).
     """
     tape = trace(f, *args)
     A, b = system(tape, sparse=sparse, seed=seed)

@@ -190,9 +190,10 @@ class Tape(Trace):
     # ----------------------------------------------------------------- backward
     def check_one_output(self, who: str) -> None:
         """Refuse a tape whose function returned no value to differentiate (None, a
-        tuple): it may be recorded, for counting, but not swept backwards."""
+        tuple): it may be recorded, for counting, but not swept backwards. A value
+        traced by an enclosing transformation is a constant here (every adjoint 0)."""
         if self.output is None and not isinstance(
-                self.output_value, (int, float, np.number, np.ndarray)):
+                self.output_value, (int, float, np.number, np.ndarray, TracerBase)):
             what = type(self.output_value).__name__
             raise TypeError(f"{who}: the traced function returned {what}, not a number or an "
                             "array; a backward sweep needs one output"
@@ -204,10 +205,24 @@ class Tape(Trace):
         return [zeros_like(v) if a is None else a for a, v in zip(adj, self.values)]
 
     def input_adjoints(self, seed: Any = 1.0) -> list[Any]:
-        """Adjoints of the input nodes only (frees the others as it goes)."""
+        """Adjoints of the input nodes only (frees the others as it goes).
+
+        Each is an array of its own: add's rule hands one cotangent to both of
+        its arguments, and a rule may pass the seed on as it is, so an adjoint
+        that shares memory with another or with the seed is copied (an in-place
+        update of one gradient, `gx *= 0.5`, must not change another).
+        """
         adj = self._sweep(seed, keep_all=False)
-        return [zeros_like(self.values[i]) if adj[i] is None else adj[i]
-                for i in self.inputs]
+        out: list[Any] = []
+        for i in self.inputs:
+            a = adj[i]
+            if a is None:
+                a = zeros_like(self.values[i])
+            elif type(a) is np.ndarray and any(
+                    type(b) is np.ndarray and np.may_share_memory(a, b) for b in (seed, *out)):
+                a = a.copy()
+            out.append(a)
+        return out
 
     def _sweep(self, seed: Any, keep_all: bool) -> list[Any]:
         adj: list[Any] = [None] * len(self.values)

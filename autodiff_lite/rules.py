@@ -198,17 +198,17 @@ def where(condition: Any, x: Any, y: Any) -> Any:
 
 
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
-    return bind(sum_p, x, axis=axis_argument(axis), keepdims=keepdims)
+    return bind(sum_p, x, axis=reduction_axis(x, axis), keepdims=keepdims)
 
 
 def prod(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Product of entries; its gradient is exact when entries are zero."""
-    return bind(prod_p, x, axis=axis_argument(axis), keepdims=keepdims)
+    return bind(prod_p, x, axis=reduction_axis(x, axis), keepdims=keepdims)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """log(sum(exp(x))) computed stably; its gradient is the softmax."""
-    return bind(logsumexp_p, x, axis=axis_argument(axis), keepdims=keepdims)
+    return bind(logsumexp_p, x, axis=reduction_axis(x, axis), keepdims=keepdims)
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -228,7 +228,10 @@ def transpose(x: Any, axes: Any = None) -> Any:
 
 
 def reshape(x: Any, newshape: Any) -> Any:
-    newshape = (newshape,) if isinstance(newshape, int) else tuple(newshape)
+    newshape = ((operator.index(newshape),) if np.ndim(newshape) == 0  # NumPy ints too
+                else tuple(map(operator.index, newshape)))
+    if newshape.count(-1) > 1:
+        raise ValueError(f"reshape: only one dimension can be -1 (unknown), not {newshape}")
     size = int(np.prod(shape(x)))
     known = int(np.prod([n for n in newshape if n != -1]))
     if -1 in newshape:
@@ -294,9 +297,22 @@ def axis_argument(axis: Any) -> Any:
     return operator.index(axis)
 
 
+def reduction_axis(x: Any, axis: Any) -> Any:
+    """`axis_argument` for a reduction of x: axis 0 or -1 of a 0-d x is the whole
+    of it, as NumPy's sum, prod, max and min take it (rules then see no axis
+    that a 0-d shape cannot index); an axis out of x's range is refused here."""
+    axis = axis_argument(axis)
+    nd = ndim(x)
+    if nd == 0 and axis in (0, -1):
+        return None
+    for a in (axis,) if type(axis) is int else axis or ():
+        _norm_axis(a, nd)
+    return axis
+
+
 def _norm_axis(axis: int, nd: int) -> int:
-    if not -nd <= axis < nd:
-        raise ValueError(f"axis {axis} is out of bounds for {nd} dimensions")
+    if not -nd <= axis < nd:  # NumPy's error: a ValueError and an IndexError
+        raise np.exceptions.AxisError(axis, nd)
     return axis % nd
 
 
@@ -473,12 +489,17 @@ def _stack_jvp(i: int, t: Any, z: Any, *arrays: Any, axis: int) -> Any:
 # -------------------------------------------------------------------- the table
 
 
-def _slope_exponent(y: Any) -> Any:
+def _slope_exponent(x: Any, y: Any) -> Any:
     """y - 1, the exponent in the slope y·x**(y-1) of x**y; 1 where y is 0, so that
-    the slope of x**0 is 0·x = 0 even at x = 0 (not 0·inf = nan)."""
+    the slope of x**0 is 0·x = 0 even at x = 0 (not 0·inf = nan).
+
+    A traced y is replaced only where x is 0 as well: elsewhere the slope's own
+    derivative with respect to y, x**(y-1)·(1 + y·log x), needs the y in y - 1
+    (a constant 1 there would make the mixed second derivative x instead of 1/x).
+    """
     if type(y) is float or type(y) is int:
         return y - 1.0 if y != 0 else 1.0
-    return where(primal(y) == 0, 1.0, y - 1.0)
+    return where((primal(y) == 0) & (primal(x) == 0), 1.0, y - 1.0)
 
 
 def unchanged(g: Any, z: Any, x: Any, y: Any) -> Any:
@@ -501,9 +522,9 @@ RULES: dict[str, Primitive] = {p.name: p for p in [
           (lambda t, z, x, y: true_divide(t, y), lambda t, z, x, y: true_divide(-t * z, y)),
           (lambda g, z, x, y: true_divide(g, y), lambda g, z, x, y: true_divide(-g * z, y))),
     Primitive("power", _binary_or_numpy(operator.pow, np.power),
-          (lambda t, z, x, y: t * y * power(x, _slope_exponent(y)),
+          (lambda t, z, x, y: t * y * power(x, _slope_exponent(x, y)),
            lambda t, z, x, y: t * z * log(where(primal(x) == 0, 1.0, x))),
-          (lambda g, z, x, y: g * y * power(x, _slope_exponent(y)),
+          (lambda g, z, x, y: g * y * power(x, _slope_exponent(x, y)),
            lambda g, z, x, y: g * z * log(where(primal(x) == 0, 1.0, x)))),
     Primitive("negative", _float_or_numpy(operator.neg, np.negative),
           (lambda t, z, x: -t,), (lambda g, z, x: -g,)),

@@ -47,6 +47,21 @@ def test_vjp_function_can_be_called_again_without_accumulating() -> None:
     np.testing.assert_array_equal(pullback(u)[0], pullback(u)[0])
 
 
+def test_gradients_are_arrays_of_their_own() -> None:
+    # add hands one cotangent to both arguments; identity passes the seed on:
+    # changing one gradient in place must change no other, nor the seed
+    gx, gy = ad.grad(lambda x, y: anp.sum(x + y), argnums=(0, 1))(np.ones(2), np.ones(2))
+    gx *= 0.5
+    np.testing.assert_array_equal(gy, [1.0, 1.0])
+    seed = np.ones(2)
+    a, b = ad.vjp(lambda x, y: x - y, np.ones(2), np.ones(2))[1](seed)
+    a *= 3.0
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
+    np.testing.assert_array_equal(b, [-1.0, -1.0])
+    (c,) = ad.vjp(lambda x: anp.reshape(x, (2,)), np.ones((1, 2)))[1](seed)
+    assert not np.may_share_memory(c, seed)
+
+
 def test_constants_are_never_nodes() -> None:
     c = np.array([1.0, 2.0, 3.0])
     tape = ad.trace(lambda x: anp.sum(x * c + 4.0), np.ones(3))
@@ -191,6 +206,20 @@ def test_powers_zero_and_one_have_finite_slopes_at_zero() -> None:
         ad.grad(lambda x: anp.sum(x ** exponents))(np.zeros(3)), [0.0, 1.0, 0.0])
     np.testing.assert_array_equal(
         ad.jacfwd(lambda x: x ** exponents)(np.zeros(3)), np.diag([0.0, 1.0, 0.0]))
+
+
+@pytest.mark.parametrize("y", [0.0, 1e-9, 0.7])
+def test_mixed_second_derivative_of_a_power_is_its_closed_form_at_a_zero_exponent(y) -> None:
+    # d²(x**y)/dx dy = x**(y-1)·(1 + y·log x), whichever order; at y = 0 too
+    x = 2.0
+    exact = x ** (y - 1.0) * (1.0 + y * np.log(x))
+    assert ad.grad(ad.grad(lambda x, y: x ** y, 0), 1)(x, y) == pytest.approx(exact, rel=1e-12)
+    assert ad.grad(ad.grad(lambda x, y: x ** y, 1), 0)(x, y) == pytest.approx(exact, rel=1e-12)
+    def power(v):
+        return v[0] ** v[1]
+    for hess in (ad.hessian(power), ad.jacfwd(ad.jacfwd(power)), ad.jacfwd(ad.jacrev(power))):
+        h = hess(np.array([x, y]))
+        np.testing.assert_allclose([h[0, 1], h[1, 0]], [exact, exact], rtol=1e-12)
 
 
 @pytest.mark.parametrize("axis, keepdims", [(None, False), (0, False), (1, True), ((0, 1), False)])

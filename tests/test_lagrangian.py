@@ -285,6 +285,17 @@ def test_output_before_the_last_node_and_unused_nodes() -> None:
     assert result.multipliers[2] == 0.0  # the unused exp has no influence
 
 
+def test_an_unused_node_with_an_infinite_partial_passes_nothing_on() -> None:
+    def f(x):
+        1.0 / x  # recorded, never used; its partial at x = 0 is -inf
+        return x * 2.0
+
+    with np.errstate(divide="ignore"):
+        result = L.adjoints(f, 0.0)
+        assert result.gradients == (ad.grad(f)(0.0),) == (2.0,)
+    assert not np.any(result.residuals.constraints) and not np.any(result.residuals.stationarity)
+
+
 def test_output_that_is_an_input_and_a_constant_output() -> None:
     assert L.adjoints(lambda x, y: y, 1.0, 2.0).gradients == (0.0, 1.0)
     const = L.adjoints(lambda x: 3.0, 1.0)

@@ -66,6 +66,17 @@ def test_hand_built_duals_outside_any_transformation_share_one_perturbation() ->
     assert (product.primal, product.tangent) == (6.0, 2.0)
 
 
+def test_an_inner_function_of_outer_variables_only_has_derivative_zero() -> None:
+    # the inner tape's output is a value of the outer transformation: a constant
+    # for the inner one, whose adjoints are then 0 (this used to be a TypeError)
+    assert ad.grad(ad.grad(lambda x, y: x * x, 1), 0)(1.0, 2.0) == 0.0
+    assert ad.grad(lambda x: ad.grad(lambda y: x * x)(1.0))(2.0) == 0.0
+    assert ad.jvp(lambda x: ad.grad(lambda y: x * x)(2.0), (1.0,), (1.0,)) == (0.0, 0.0)
+    assert ad.grad(lambda x: ad.vjp(lambda y: x * x, 2.0)[1](1.0)[0])(1.0) == 0.0
+    jac = ad.jacfwd(ad.grad(lambda x, y: anp.sum(x ** 2), 1), 0)(np.ones(2), np.ones(2))
+    np.testing.assert_array_equal(jac, np.zeros((2, 2)))
+
+
 def test_hessian_of_a_quadratic_form_and_hvp() -> None:
     rng = np.random.default_rng(2)
     a = rng.standard_normal((4, 4))

@@ -105,3 +105,44 @@ def test_logsumexp_and_sigmoid_at_their_infinite_edges() -> None:
         assert anp.sigmoid(-1000.0) == 0.0 and anp.sigmoid(1000.0) == 1.0
         np.testing.assert_array_equal(anp.sigmoid(np.array([-1000.0, 1000.0])), [0.0, 1.0])
         assert ad.grad(anp.sigmoid)(-1000.0) == 0.0
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "max", "min", "mean", "logsumexp"])
+@pytest.mark.parametrize("axis", [0, -1])
+def test_axis_zero_of_a_0d_input_is_the_whole_of_it(name: str, axis: int) -> None:
+    # NumPy's sum, prod, max and min take axis 0 or -1 of a 0-d array; so do ours,
+    # all of them, in both modes (the VJP rules used to index the empty shape)
+    reduce = getattr(anp, name)
+    for x in (2.0, np.array(2.0)):
+        assert reduce(x, axis=axis) == reduce(x)
+        assert ad.grad(lambda x: reduce(x, axis=axis))(x) == 1.0
+        assert ad.jvp(lambda x: reduce(x, axis=axis), (x,), (np.ones_like(x),))[1] == 1.0
+
+
+def test_an_axis_out_of_range_is_numpys_axis_error() -> None:
+    for call in (lambda: anp.sum(A, axis=2), lambda: anp.mean(A, axis=-3),
+                 lambda: anp.max(A, axis=(0, 2)), lambda: anp.squeeze(2.0, axis=0)):
+        with pytest.raises(np.exceptions.AxisError):
+            call()
+
+
+def test_squeeze_removes_only_axes_of_length_one() -> None:
+    assert anp.squeeze(COLUMN, axis=-1).shape == np.squeeze(COLUMN, axis=-1).shape
+    with pytest.raises(ValueError, match="length other than 1"):
+        anp.squeeze(A, axis=0)
+
+
+def test_shapes_and_axes_may_be_numpy_integers_or_sequences() -> None:
+    x = np.ones((2, 2))
+    for newshape in (np.prod(x.shape), np.int64(4), [np.int64(2), 2], np.array([4, 1])):
+        np.testing.assert_array_equal(
+            ad.grad(lambda x: anp.sum(anp.reshape(x, newshape) ** 2))(x), 2.0 * x)
+    assert ad.grad(lambda x: anp.sum(x.reshape(np.int64(4))))(x).shape == (2, 2)
+    for axis in (0, -1, (0, 2), (-1, 0)):
+        assert anp.expand_dims(A, axis).shape == np.expand_dims(A, axis).shape
+    np.testing.assert_array_equal(ad.grad(lambda v: anp.sum(anp.expand_dims(v, (0, 2))))(
+        np.ones(2)), [1.0, 1.0])
+    with pytest.raises(np.exceptions.AxisError):
+        anp.expand_dims(A, 3)
+    with pytest.raises(ValueError, match="only one dimension"):
+        anp.reshape(A, (-1, -1))

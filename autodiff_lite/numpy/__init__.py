@@ -25,6 +25,8 @@ from ..rules import (absolute, add, broadcast_to, concatenate, cos, exp, getitem
                      power, prod, reshape, sigmoid, sign, sin, sqrt, stack, subtract,
                      sum, sum_to, tan, tanh, transpose, true_divide, untake, where)
 from ..rules import axis_argument as _axis_argument
+from ..rules import _norm_axis
+from ..rules import reduction_axis as _reduction_axis
 
 abs = absolute  # noqa: A001
 divide = true_divide
@@ -36,7 +38,7 @@ newaxis = None
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Average over `axis`: a sum divided by the number of entries summed."""
     shape = _shape(x)
-    axis = _axis_argument(axis)
+    axis = _reduction_axis(x, axis)
     axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
     count = int(_np.prod([shape[a] for a in axes]))
     return sum(x, axis, keepdims) / float(count)
@@ -51,6 +53,7 @@ def _extreme(pick: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     The added term is zero, and must stay so at infinities: it is a `where`, not
     a product with the mask (-inf·0 is nan), and an infinite best value is
     subtracted as 0 (inf - inf is nan; inf + inf is inf)."""
+    axis = _reduction_axis(x, axis)
     v = _primal(x)
     best = pick(v, axis=axis, keepdims=True)
     ties = v == best  # nothing ties a nan: the value is nan, the slope 0
@@ -96,10 +99,17 @@ def ravel(x: Any) -> Any:
     return reshape(x, (-1,))
 
 
-def expand_dims(x: Any, axis: int) -> Any:
-    shape = list(_shape(x))
-    shape.insert(axis % (len(shape) + 1), 1)
-    return reshape(x, tuple(shape))
+def expand_dims(x: Any, axis: Any) -> Any:
+    """x with a new axis of length 1 at `axis` (an int or a tuple, counted in the result)."""
+    shape = _shape(x)
+    axis = _axis_argument(axis)
+    axes = (axis,) if isinstance(axis, int) else axis
+    nd = len(shape) + len(axes)
+    new = {_norm_axis(a, nd) for a in axes}
+    if len(new) != len(axes):
+        raise ValueError(f"expand_dims: repeated axis in {axis}")
+    rest = iter(shape)
+    return reshape(x, tuple(1 if i in new else next(rest) for i in range(nd)))
 
 
 def squeeze(x: Any, axis: Any = None) -> Any:
@@ -107,7 +117,10 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     if axis is None:
         return reshape(x, tuple(n for n in shape if n != 1))
     axis = _axis_argument(axis)
-    axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+    axes = {_norm_axis(a, len(shape)) for a in ((axis,) if isinstance(axis, int) else axis)}
+    if any(shape[a] != 1 for a in axes):
+        raise ValueError(f"squeeze: an axis of length other than 1 cannot be removed "
+                         f"(axes {sorted(axes)} of shape {shape})")
     return reshape(x, tuple(n for i, n in enumerate(shape) if i not in axes))
 
 

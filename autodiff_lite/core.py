@@ -100,10 +100,16 @@ _RUNNING: list[list[Any]] = []
 
 @contextlib.contextmanager
 def running(trace: Trace) -> Iterator[None]:
-    """Mark `trace`'s function as running for the block (see `hand_built_trace`)."""
+    """Mark `trace`'s function as running for the block (see `hand_built_trace`).
+
+    A function that raises has finished too: its tracers (kept in a list while
+    debugging, say) are refused afterwards, as those of a call that returned."""
     _RUNNING.append([trace, None])
     try:
         yield
+    except BaseException:
+        trace.done = True
+        raise
     finally:
         _RUNNING.pop()
 

@@ -214,6 +214,21 @@ def test_a_traced_value_kept_after_its_grad_returned_is_refused() -> None:
     assert ad.grad(lambda w: ad.grad(lambda y: y * w)(2.0) * w)(3.0) == 6.0
 
 
+@pytest.mark.parametrize("transform", [
+    lambda f: ad.grad(f)(1.0), lambda f: ad.jvp(f, (1.0,), (1.0,)), lambda f: ad.trace(f, 1.0),
+    lambda f: ad.vjp(f, 1.0)])
+def test_a_traced_value_kept_from_a_call_that_raised_is_refused(transform) -> None:
+    kept = []
+
+    def f(x):
+        kept.append(x)
+        raise ArithmeticError("the learner's function fails")
+    with pytest.raises(ArithmeticError):
+        transform(f)
+    with pytest.raises(TypeError, match="used after the grad, jvp, vjp or trace call"):
+        ad.grad(lambda y: y * kept[0])(2.0)
+
+
 def test_a_dual_number_kept_after_its_jvp_returned_is_refused() -> None:
     cache = {}
 

@@ -146,3 +146,11 @@ def test_shapes_and_axes_may_be_numpy_integers_or_sequences() -> None:
         anp.expand_dims(A, 3)
     with pytest.raises(ValueError, match="only one dimension"):
         anp.reshape(A, (-1, -1))
+
+
+def test_the_mean_of_nothing_is_nan_as_numpys() -> None:
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(anp.mean(np.zeros(0)))
+        assert ad.grad(anp.mean)(np.ones(0)).shape == (0,)
+    with pytest.warns(RuntimeWarning):
+        anp.mean(np.zeros(0))

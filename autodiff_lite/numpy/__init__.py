@@ -41,7 +41,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     axis = _reduction_axis(x, axis)
     axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
     count = int(_np.prod([shape[a] for a in axes]))
-    return sum(x, axis, keepdims) / float(count)
+    return true_divide(sum(x, axis, keepdims), float(count))  # 0/0 is nan, as NumPy's
 
 
 def _extreme(pick: Any, x: Any, axis: Any, keepdims: bool) -> Any:

@@ -265,11 +265,21 @@ class OverwriteCellsWithIds(OverwriteCells):
 class CapOutputSize(NbGraderPreprocessor):
     """Cap the characters of every output (nbgrader's LimitOutput counts lines only).
 
-    One line of a hundred megabytes, or a huge HTML or image display, would
-    otherwise end up in the autograded notebook and in the feedback.
+    One line of a hundred megabytes, or a huge HTML display, would otherwise end
+    up in the autograded notebook and in the feedback. Images have a larger limit
+    of their own, per image and per notebook: an ordinary matplotlib figure is
+    25-60 thousand characters of base64, and a plot a written answer asks for is
+    what the instructor grades by hand, in this notebook.
     """
 
     max_chars = Integer(20_000, help="characters kept per output").tag(config=True)
+    max_image_chars = Integer(1_000_000, help="characters kept per image").tag(config=True)
+    max_image_total = Integer(5_000_000, help="characters of images kept per notebook"
+                              ).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        self._image_chars = 0
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict,
                         index: int) -> tuple[NotebookNode, dict]:
@@ -279,14 +289,30 @@ class CapOutputSize(NbGraderPreprocessor):
             if out.output_type == "stream" and len(out.text) > self.max_chars:
                 out.text = out.text[:self.max_chars] + "\n... Output truncated ...\n"
             elif out.output_type in ("display_data", "execute_result"):
-                size = sum(len(str(v)) for v in out.get("data", {}).values())
-                if size > self.max_chars:
-                    out.data = NotebookNode({"text/plain": f"[an output of {size} characters, "
-                                             "too large to keep]"})
+                self._cap_display(out)
             elif out.output_type == "error":
                 out.evalue = str(out.evalue)[:self.max_chars]
                 out.traceback = [line[:self.max_chars] for line in out.traceback]
         return cell, resources
+
+    def _cap_display(self, out: NotebookNode) -> None:
+        """Keep each representation of a display within its limit; say what was dropped."""
+        kept, dropped = NotebookNode(), []
+        for mime, value in out.get("data", {}).items():
+            size = len(str(value))
+            if mime.startswith("image/"):
+                fits = (size <= self.max_image_chars
+                        and self._image_chars + size <= self.max_image_total)
+                self._image_chars += size if fits else 0
+            else:
+                fits = size <= self.max_chars
+            if fits:
+                kept[mime] = value
+            else:
+                dropped.append(f"{mime} of {size} characters")
+        if dropped:
+            kept["text/plain"] = f"[an output too large to keep: {', '.join(dropped)}]"
+            out.data = kept
 
 
 def configure(config: Any) -> None:

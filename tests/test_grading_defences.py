@@ -197,6 +197,28 @@ def test_outputs_are_capped_in_characters() -> None:
     assert sum(len(str(o)) for o in nb.cells[0].outputs) < 3000
 
 
+def test_images_have_limits_of_their_own() -> None:
+    # a figure a written answer asks for is kept; a huge image, or images past the
+    # notebook's budget, are dropped with a note saying what they were
+    def figure(chars: int) -> nbformat.NotebookNode:
+        return nbformat.v4.new_output("display_data", data={
+            "image/png": "i" * chars, "text/plain": "<Figure size 640x480 with 1 Axes>"})
+    cells = [nbformat.v4.new_code_cell("") for _ in range(3)]
+    cells[0].outputs = [figure(60_000)]
+    cells[1].outputs = [figure(2_000_000)]
+    cells[2].outputs = [figure(60_000), figure(60_000)]
+    nb, _ = CapOutputSize(max_chars=1000, max_image_chars=1_000_000,
+                          max_image_total=100_000).preprocess(
+        nbformat.v4.new_notebook(cells=cells), {})
+    first, huge, (second, third) = (c.outputs if len(c.outputs) > 1 else c.outputs[0]
+                                    for c in nb.cells)
+    assert first.data["image/png"] == "i" * 60_000
+    assert first.data["text/plain"] == "<Figure size 640x480 with 1 Axes>"
+    for dropped in (huge, second, third):
+        assert "image/png" not in dropped.data
+        assert "image/png of" in dropped.data["text/plain"]
+
+
 def test_copies_left_by_deduplication_become_plain_cells() -> None:
     cell = nbformat.v4.new_code_cell("print(1)")
     cell.metadata["nbgrader"] = {}  # what nbgrader's DeduplicateIds leaves on a copy

@@ -249,6 +249,8 @@ def test_huge_output(graded: Course) -> None:
     autograded = graded.root / "autograded" / "prints_a_lot" / PS1 / f"{PS1}.ipynb"
     assert autograded.stat().st_size < 200_000
     assert "Output truncated" in html
+    # the figure stays, for the instructor grading by hand and in the feedback
+    assert '"image/png"' in autograded.read_text() and "data:image/png;base64" in html
 
 
 # 12 --------------------------------------------------------------------------

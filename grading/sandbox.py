@@ -396,6 +396,9 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
         raise AssertionError(f"{name}{on}: not implemented yet (it raised "
                              "NotImplementedError)") from None
     except RecursionError:
-        raise AssertionError(f"{name}{on} recursed without end (RecursionError)") from None
+        raise AssertionError(
+            f"{name}{on} went deeper than Python's recursion limit (RecursionError): a "
+            "recursion without end, or one as deep as its input is long (write that one "
+            "as a loop)") from None
     except Exception as err:  # a student's bug: report it, do not crash the test
         raise AssertionError(f"{name}{on} raised {type(err).__name__}: {err}") from None

@@ -39,6 +39,16 @@ def test_a_function_that_patches_builtins_while_tested_fails_and_is_undone() -> 
     assert builtins.abs is original
 
 
+def test_a_recursion_too_deep_is_told_it_may_be_finite() -> None:
+    def prefix(i: int) -> float:  # ends, but only after as many calls as entries
+        return 1.0 if i == 0 else prefix(i - 1) * 1.0
+
+    with pytest.raises(AssertionError, match=r"^prefix on 200000 entries went deeper than "
+                                             r"Python's recursion limit.*as a loop\)$"):
+        call_student(lambda: prefix(200_000), name="prefix", task="nothing",
+                     shown="200000 entries")
+
+
 def test_a_time_limit_stops_a_loop_that_catches_exceptions_and_is_put_back() -> None:
     def spin() -> None:
         while True:

@@ -190,6 +190,13 @@ def test_ps2_unused_node_needs_a_zero_adjoint(ps2: dict[str, Any]) -> None:
         checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=4)
     assert "forget to `return`" not in str(exc.value)  # it did return, a list
 
+    def backward_floats(tape: Any, output: Any) -> list:  # 0.0 for the unused array node
+        adj = backward(tape, output)
+        return [0.0 if a is None else a for a in adj]
+    with pytest.raises(AssertionError, match=r"node 1 \(sin\).*got the number 0(\.0)?, but the "
+                                             r"node is an array of shape \(3,\).*zeros_like"):
+        checks.check_tape_adjoints(ps2["trace"], backward_floats, ops2(ps2), seed=4)
+
 
 def test_ps2_reference_library_is_refused(ps2: dict[str, Any]) -> None:
     import autodiff_lite as ad

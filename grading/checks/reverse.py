@@ -163,11 +163,19 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int,
         # From the output back: the first wrong node is where the sweep went wrong.
         for k in range(len(expected) - 1, -1, -1):
             what = f"the adjoint of node {k} ({ops_[k]}) of {shown}"
+            unused = not np.any(expected[k])
+            zero = ("zero of the node's shape: 0.0 for a number, np.zeros_like(value) "
+                    "for an array")
             if adjoints[k] is None:
                 raise AssertionError(
                     f"{what}: got None; every node has an adjoint" + (
-                        "" if np.any(expected[k]) else ", and one the output does not "
-                        "depend on has adjoint zero (0.0, or zeros of its shape)"))
+                        f", and one the output does not depend on has adjoint {zero}"
+                        if unused else ""))
+            if unused and np.ndim(adjoints[k]) == 0 and np.ndim(expected[k]) > 0:
+                raise AssertionError(
+                    f"{what}: got the number {num(adjoints[k])}, but the node is an array of "
+                    f"shape {np.shape(expected[k])}; its adjoint, since the output does not "
+                    f"depend on it, is a {zero}")
             assert_close(adjoints[k], expected[k], what)
     return "backward gives every node of the tape its adjoint"
 

@@ -48,11 +48,14 @@ def check_step_choice(student: Any, method: str, seed: int) -> str:
 
     The best step balances truncation and round-off error; a good choice reaches a
     relative error near 1e-8 (forward) or 1e-10 (central). The bar is set a
-    hundred times looser than that, and far tighter than a careless h = 1e-3 or
-    h = 1e-12 reaches. Functions that vary on the scale of x are also tried at x
-    of 10^4 to 10^6, where a step that does not grow with |x| fails.
+    hundred times looser than that (and looser again where a function varies on
+    a shorter length than the max(1, |x|) the statement's step assumes), and far
+    tighter than a careless h = 1e-3 or h = 1e-12 reaches. Functions that vary on
+    the scale of x are also tried at x of 10^4 to 10^6, where a step that does
+    not grow with |x| fails.
     """
     tol = {"forward": 1e-6, "central": 1e-8}[method]
+    order = {"forward": 1, "central": 2}[method]  # truncation error grows like h**order
     r = rng(seed)
     # (problem, x, the length over which f changes by about |f|: 1, or x itself)
     draws = [(name, fn, x, 1.0)
@@ -68,13 +71,17 @@ def check_step_choice(student: Any, method: str, seed: int) -> str:
         got = call_student(student, f, x, name=f"{method}_difference",
                            task=f"the {method} difference with a good step",
                            shown=f"f(x) = {name}, x = {num(x)}")
-        # Near a zero of f' a relative bar is meaningless: allow tol times the size
-        # a derivative has there, |f(x)| / length.
+        # The statement's step grows with max(1, |x|), as for a function that varies
+        # on that scale; one that varies on a shorter length (a scale-1 function at
+        # x = 8) gets a step that much too long, and truncation error that grows with
+        # its power. Near a zero of f' a relative bar is meaningless: allow the bar
+        # times the size a derivative has there, |f(x)| / length.
+        bar = tol * (max(1.0, abs(x)) / length) ** order
         assert_close(got, exact, f"{method}_difference(f, x) with your default "
                      f"step for f(x) = {name} at x = {num(x)}; the step is too "
                      "large (truncation) or too small (round-off)"
                      + ("; at large |x| it must grow with |x|" if length > 1.0 else ""),
-                     rtol=tol, atol=tol * max(1.0, abs(f(x))) / length)
+                     rtol=bar, atol=bar * max(1.0, abs(f(x))) / length)
     for x in sorted({x for _, _, x, _ in draws}):
         _check_step_size(student, method, x)
     return f"your default step makes the {method} difference accurate"

@@ -63,6 +63,20 @@ _ModuleType = types.ModuleType
 _object_setattr = object.__setattr__
 _modules = sys.modules
 _restore = guard.restore
+_redirect_stderr = contextlib.redirect_stderr
+
+
+class _Discard:
+    """Where a student's function writes to stderr while it is tested: nbgrader
+    gives a test cell that writes to stderr no points, without a word, and a log
+    line (`logging.warning` before giving up) is no reason to lose a test that
+    passes. Warnings are silenced the same way (`quiet`)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 class ReferenceBlocked(RuntimeError):
@@ -377,7 +391,7 @@ def call_student(fn: Callable[..., Any], *args: Any, name: str, task: str,
                             if isinstance(ns, dict) and not _is_own(ns)}.values())
         with quiet(), reference_blocked(task, forbidden, namespaces, watch):
             try:
-                with _time_limit(seconds):
+                with _time_limit(seconds), _redirect_stderr(_Discard()):
                     result = fn(*args)
             finally:
                 replaced = _restore()  # what the call replaced, put back at once

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import copy
+import logging
 import signal
 import sys
 import threading
@@ -37,6 +38,20 @@ def test_a_function_that_patches_builtins_while_tested_fails_and_is_undone() -> 
     with pytest.raises(AssertionError, match=r"replaced builtins\.abs while being tested"):
         call_student(cheat, name="cheat", task="nothing")
     assert builtins.abs is original
+
+
+def test_what_a_tested_function_writes_to_stderr_is_dropped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # nbgrader zeroes a test cell with stderr output; a log line must not cost a test
+    def logs() -> float:
+        logging.getLogger("a student's").warning("no convergence after 10 000 iterations")
+        print("debugging", file=sys.stderr)
+        return 1.0
+
+    assert call_student(logs, name="logs", task="nothing") == 1.0
+    assert capsys.readouterr().err == ""
+    print("after", file=sys.stderr)  # and stderr is back
+    assert capsys.readouterr().err == "after\n"
 
 
 def test_a_recursion_too_deep_is_told_it_may_be_finite() -> None:

@@ -573,6 +573,16 @@ def formed(X, y, Xv, yv, lam):
 ''', ns)
     with pytest.raises(AssertionError, match=r"2000 features.*as much as H itself \(2000 x 2000"):
         checks.check_ridge_hypergradient(ns["formed"], seed=4)
+    # H applied matrix-free, but X_valᵀX_val formed in ∇_w V: the message names it
+    exec('''
+def left_to_right(X, y, Xv, yv, lam):
+    hvp = lambda v: 2.0 * X.T @ (X @ v) + 2.0 * lam * v
+    w = conjugate_gradient(hvp, 2.0 * X.T @ y)
+    grad_v = 2.0 / len(yv) * Xv.T @ Xv @ w - 2.0 / len(yv) * Xv.T @ yv
+    return -float(conjugate_gradient(hvp, grad_v) @ (2.0 * w))
+''', ns)
+    with pytest.raises(AssertionError, match=r"X_valᵀX_val in ∇_w V.*Xᵀ\(X w\)"):
+        checks.check_ridge_hypergradient(ns["left_to_right"], seed=4)
 
 
 def test_ps4_hypergradient_through_an_alias_of_cg_passes(ps4: dict[str, Any]) -> None:

@@ -222,8 +222,9 @@ def check_ridge_hypergradient(ridge_hypergradient: Any, seed: int) -> str:
             raise AssertionError(
                 f"ridge_hypergradient on {shown}: the value is right, but it held "
                 f"{peak() / 1e6:.0f} MB at once, as much as H itself ({features} x "
-                f"{features} numbers, {h_bytes / 1e6:.0f} MB). Apply H to a vector "
-                "from X and λ, never forming H (or XᵀX)")
+                f"{features} numbers, {h_bytes / 1e6:.0f} MB): some {features} x {features} "
+                "matrix was formed, H, XᵀX, or X_valᵀX_val in ∇_w V. Multiply vectors from "
+                "the right, Xᵀ(X w) and never (XᵀX) w, so that no such matrix is ever made")
         if rhs is not None and not _solves_other_than(rhs, problem.X_train.T @ problem.y_train):
             calls = (f"made {len(rhs)} call(s) to the conjugate_gradient it uses, none of "
                      "them to solve H v = ∇_w V(w*) for v" if rhs

@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .api import grad, trace
+from .api import trace, vjp
+from .core import shape
 from .reverse import Tape
 
 Cost = Callable[[tuple, Any, dict], int]
@@ -103,16 +104,26 @@ class GradientCost:
 def gradient_tape(f: Callable[..., Any], *args: Any) -> Tape:
     """The trace of f's gradient with respect to every argument: its forward pass
     and its backward sweep (the VJP rules and the adding up of adjoints) as one
-    Wengert list. Traced, the rules record their plain rows: no residuals."""
-    everything = tuple(range(len(args)))
-    return trace(lambda *xs: grad(f, argnums=everything)(*xs), *args)
+    Wengert list. Traced, the rules record their plain rows: no residuals.
+
+    The seed, the output's cotangent 1.0, is the tape's first input: a rule that
+    reads only the seed and constants (sum(A @ x): Aᵀ times the seed) is
+    arithmetic of the gradient too, and would not be recorded from a constant.
+    """
+    def gradient(seed: Any, *xs: Any) -> Any:
+        out, pullback = vjp(f, *xs)
+        if shape(out) != ():
+            raise TypeError(f"a gradient needs a function with a scalar output, but it "
+                            f"returned shape {shape(out)}: reduce it (e.g. anp.sum)")
+        return pullback(seed)
+    return trace(gradient, 1.0, *args)
 
 
 def gradient_cost(f: Callable[..., Any], *args: Any) -> GradientCost:
     """Count the arithmetic of f and of its gradient with respect to every argument."""
     f_tape, grad_tape = trace(f, *args), gradient_tape(f, *args)
-    return GradientCost(len(f_tape) - len(args), flops(f_tape),
-                        len(grad_tape) - len(args), flops(grad_tape))
+    return GradientCost(len(f_tape) - len(f_tape.inputs), flops(f_tape),
+                        len(grad_tape) - len(grad_tape.inputs), flops(grad_tape))
 
 
 def replay(tape: Tape) -> Callable[[], Any]:
@@ -136,16 +147,34 @@ def replay(tape: Tape) -> Callable[[], Any]:
 
 
 def peak_memory(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run fn() and return its result and the peak of newly allocated bytes (tracemalloc)."""
+    """Run fn() and return its result and the peak of newly allocated bytes (tracemalloc).
+
+    tracemalloc keeps one peak, which this resets: a peak_memory call inside
+    another hands the highest memory it saw on to the enclosing one, so both are
+    right; a measurement of your own around it sees only the peak since the reset.
+    """
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()
     try:
+        if _HIGHEST:  # an enclosing call: keep what it has seen before the reset
+            _HIGHEST[-1] = max(_HIGHEST[-1], tracemalloc.get_traced_memory()[1])
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1] - base
+        _HIGHEST.append(0)
+        try:
+            result = fn()
+        finally:
+            highest = max(_HIGHEST.pop(), tracemalloc.get_traced_memory()[1])
+            if _HIGHEST:
+                _HIGHEST[-1] = max(_HIGHEST[-1], highest)
+        peak = highest - base
     finally:
         if started:
             tracemalloc.stop()
     return result, int(peak)
+
+
+# The highest traced memory each running peak_memory call has seen before a
+# nested call reset tracemalloc's peak, innermost last.
+_HIGHEST: list[int] = []

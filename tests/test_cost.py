@@ -94,3 +94,20 @@ def test_peak_memory_sees_a_large_allocation() -> None:
     assert peak >= 8_000_000
     _, small = peak_memory(lambda: 1.0 + 2.0)
     assert small < 100_000
+
+
+def test_the_gradients_count_includes_rules_that_read_only_the_seed() -> None:
+    # sum(A @ x): the backward sweep's Aᵀ·(seed) reads no traced value but the seed
+    a = np.ones((50, 40))
+    cost = gradient_cost(lambda x: anp.sum(a @ x), np.ones(40))
+    assert cost.ratio == pytest.approx(2.0, rel=0.02)
+    assert gradient_cost(lambda x: x[0] * 1.0, np.ones(3)).grad_flops > 1
+
+
+def test_a_peak_measured_inside_another_leaves_the_outer_one_right() -> None:
+    def large_then_measured() -> int:
+        np.ones(3_000_000).sum()  # 24 MB, freed before the inner measurement resets
+        _, inner = peak_memory(lambda: np.ones(2_000_000).sum())
+        return inner
+    inner, outer = peak_memory(large_then_measured)
+    assert 16_000_000 <= inner < 24_000_000 <= outer

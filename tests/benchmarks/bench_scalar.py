@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
     args = parser.parse_args(argv)
     sizes = [10**3, 10**4] if args.quick else [10**3, 10**4, 10**5]
-    scalar_table(sizes, 3 if args.quick else 5)
+    scalar_table(sizes, 3 if args.quick else 9)
     forward_mode_table(10**4, 5)
     memory_table([10**4, 10**5] if args.quick else [10**4, 10**5, 10**6])
     return 0

@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
     args = parser.parse_args(argv)
-    ratio_table(args.quick, 3 if args.quick else 7)
+    ratio_table(args.quick, 3 if args.quick else 21)  # medians of many: a run varies by 20-30%
     arithmetic_line(args.quick, 15 if args.quick else 51)
     count_table()
     memory_table()

@@ -84,6 +84,10 @@ VECTOR: MappingProxyType[str, Problem] = MappingProxyType({
         seed004_f(m, x[0], x[1]), x[0] * x[1], m.exp(x[1] / x[0])],
     "[x0 x1 x2, sin x0 + x1 cos x2]": lambda m, x: [
         x[0] * x[1] * x[2], m.sin(x[0]) + x[1] * m.cos(x[2])],
+    # outputs that do not depend on every input: with only x_j a dual number,
+    # they come back as plain floats, whose tangent is 0
+    "[x0 x1, sin x2 + x0, exp x1]": lambda m, x: [
+        x[0] * x[1], m.sin(x[2]) + x[0], m.exp(x[1])],
 })
 
 

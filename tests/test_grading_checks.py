@@ -305,6 +305,18 @@ def test_jacobian_must_use_one_pass_per_input() -> None:
         checks.check_jacobian(wasteful, OPS, seed=0)
 
 
+def test_a_jacobian_must_handle_outputs_that_do_not_depend_on_every_input() -> None:
+    # only x_j a dual number: an output that does not depend on x_j comes back a
+    # plain float, whose tangent is 0 (lesson 02's G has such an output)
+    def only_xj(f, x):  # type: ignore[no-untyped-def]
+        return np.array([[o.tangent for o in f([Dual(v, 1.0) if i == j else v
+                                                 for i, v in enumerate(x)])]
+                         for j in range(len(x))]).T
+    with pytest.raises(AssertionError, match=r"\[x0 x1, sin x2 \+ x0, exp x1\].*"
+                                             r"AttributeError: 'float' object"):
+        checks.check_jacobian(only_xj, OPS, seed=0)
+
+
 def test_evaluating_f_on_plain_numbers_as_well_is_not_a_forward_pass() -> None:
     for plain in (list, np.asarray):
         def sized_first(f, x, plain=plain):  # type: ignore[no-untyped-def]

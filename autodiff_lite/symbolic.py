@@ -7,7 +7,8 @@ Expressions are trees built with Python operators and this module's functions:
     diff(e, x)            # exp(x) + 2 * exp(x) * exp(x)
 
 `diff` applies the calculus textbook's rules (sum, product, quotient, power and
-chain rules) and folds 0s, 1s and constants, nothing more: a formula has no
+chain rules) and folds 0s, 1s and constants, nothing more (0 * e folds to 0 even
+where e would be infinite or nan, as in computer algebra): a formula has no
 intermediate variables, so a subexpression used twice is written out twice, and so
 is its derivative. `tree_size` counts the nodes of an expression written out
 in full, each repetition counted again; `dag_size` counts its distinct
@@ -27,6 +28,8 @@ tree.
 
 from __future__ import annotations
 
+import keyword
+import operator
 import weakref
 from typing import Any, Callable
 
@@ -89,6 +92,10 @@ class Expr:
                             "write exp(y * log(x)) for x ** y")
         return _pow(self, int(n))
 
+    def __reduce__(self) -> tuple:
+        # copy and pickle through __new__, so that a copy is the interned node again
+        return (Expr, (self.op, self.args, self.value))
+
     def __str__(self) -> str:
         return _to_text(self)
 
@@ -104,8 +111,9 @@ class Expr:
 
 def var(name: str) -> Expr:
     """A variable called `name` (a Python identifier, so evaluate(e, name=...) works)."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"a variable name must be a Python identifier, got {name!r}")
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ValueError(f"a variable name must be a Python identifier that is not a "
+                         f"keyword, got {name!r}")
     return Expr("var", (), name)
 
 
@@ -194,7 +202,9 @@ def _pow(a: Expr, n: int) -> Expr:
     if n == 1:
         return a
     if a.op == "const":
-        return const(a.value ** n)
+        if a.value == 0 and n < 0:
+            raise ZeroDivisionError("symbolic division by the constant 0 (0 ** negative)")
+        return const(_power(a.value, n))
     return Expr("pow", (a,), n)
 
 
@@ -229,38 +239,35 @@ def diff(expr: Expr, x: Expr | str) -> Expr:
         else None
     if name is None:
         raise TypeError(f"differentiate with respect to a variable, got {x!r}")
-    done: dict[Expr, Expr] = {}  # each distinct subexpression is worked out once
-
-    def d(e: Expr) -> Expr:
-        if e in done:  # identity: nodes are hash-consed
-            return done[e]
+    # Children before parents, each distinct subexpression once (nodes are
+    # hash-consed), in a loop: a chain thousands deep does not recurse.
+    done: dict[Expr, Expr] = {}
+    for e in _postorder(expr):
         op, args = e.op, e.args
         if op == "const":
             out = const(0.0)
         elif op == "var":
             out = const(1.0 if e.value == name else 0.0)
         elif op == "add":
-            out = d(args[0]) + d(args[1])
+            out = done[args[0]] + done[args[1]]
         elif op == "sub":
-            out = d(args[0]) - d(args[1])
+            out = done[args[0]] - done[args[1]]
         elif op == "neg":
-            out = -d(args[0])
+            out = -done[args[0]]
         elif op == "mul":  # product rule
             a, b = args
-            out = d(a) * b + a * d(b)
+            out = done[a] * b + a * done[b]
         elif op == "div":  # quotient rule
             a, b = args
-            out = (d(a) * b - a * d(b)) / b ** 2
+            out = (done[a] * b - a * done[b]) / b ** 2
         elif op == "pow":  # power rule with the chain rule
             (a,) = args
-            out = e.value * a ** (e.value - 1) * d(a)
+            out = e.value * a ** (e.value - 1) * done[a]
         else:  # a function of one argument: outer derivative times inner
             (a,) = args
-            out = _outer_derivative(op, a) * d(a)
+            out = _outer_derivative(op, a) * done[a]
         done[e] = out
-        return out
-
-    return d(expr)
+    return done[expr]
 
 
 def _outer_derivative(op: str, a: Expr) -> Expr:
@@ -279,8 +286,12 @@ def _outer_derivative(op: str, a: Expr) -> Expr:
 
 # ------------------------------------------------------------------ reading
 
-def evaluate(expr: Expr | float, **values: Any) -> Any:
-    """The value of `expr` with each variable given as a keyword (floats or arrays)."""
+def evaluate(expr: Expr | float, /, **values: Any) -> Any:
+    """The value of `expr` with each variable given as a keyword (floats or arrays).
+
+    Python floats follow NumPy at the edges, as the rest of the library does:
+    1/0 is inf and 10.0**400 overflows to inf, with NumPy's warning, not an error.
+    """
     expr = _wrap(expr)
     memo: dict[Expr, Any] = {}
     for node in _postorder(expr):
@@ -301,15 +312,33 @@ def evaluate(expr: Expr | float, **values: Any) -> Any:
             elif op == "mul":
                 v = a[0] * a[1]
             elif op == "div":
-                v = a[0] / a[1]
+                v = _divide(a[0], a[1])
             elif op == "neg":
                 v = -a[0]
             elif op == "pow":
-                v = a[0] ** node.value
+                v = _power(a[0], node.value)
             else:
                 v = _NUMPY[op](a[0])
         memo[node] = v
     return memo[expr]
+
+
+def _numpy_at_the_edges(python_op: Callable[[Any, Any], Any],
+                        numpy_op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Python's arithmetic, and NumPy's where Python's raises on floats (x / 0,
+    overflow in x ** n): inf or nan with NumPy's warning, as arrays would give."""
+
+    def op(x: Any, y: Any) -> Any:
+        try:
+            return python_op(x, y)
+        except (ZeroDivisionError, OverflowError):
+            return float(numpy_op(np.float64(x), y))
+
+    return op
+
+
+_divide = _numpy_at_the_edges(operator.truediv, np.true_divide)
+_power = _numpy_at_the_edges(operator.pow, np.power)
 
 
 def tree_size(expr: Expr) -> int:

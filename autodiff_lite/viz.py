@@ -229,7 +229,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
         extra = tape.backward(seed) if tape.output is not None else None
     mark = _DOT if show == "tangent" else _BAR
 
-    hidden = _hidden_range(tape, max_nodes)
+    hidden = _hidden(tape, max_nodes)
     dot = TapeGraph("tape", graph_attr={"rankdir": rankdir},
                     node_attr={"fontsize": "11"}, edge_attr={"fontsize": "10"})
     group = "elided"
@@ -272,16 +272,17 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
     return dot
 
 
-def _hidden_range(tape: Tape, max_nodes: int) -> range:
-    """Indices collapsed into the "… k nodes …" box (empty when the tape fits)."""
+def _hidden(tape: Tape, max_nodes: int) -> set[int]:
+    """Indices collapsed into the "… k nodes …" box (none when the tape fits); the
+    output is always drawn, wherever it is on the tape."""
     total = len(tape)
     if total <= max_nodes:
-        return range(0)
+        return set()
     start = max(tape.inputs, default=-1) + 1
     keep = max_nodes - start - 1  # one slot for the elided box
     head = keep // 2
     tail = keep - head
-    return range(start + head, total - tail)
+    return set(range(start + head, total - tail)) - {tape.output}
 
 
 # ------------------------------------------------------------------ trace tables

@@ -6,7 +6,9 @@ and against closed forms from the seeds; sizes against counts done by hand.
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -249,3 +251,46 @@ def test_clear_errors():
         bool(x)
     with pytest.raises(ZeroDivisionError):
         x / 0
+    with pytest.raises(ZeroDivisionError, match="constant 0"):
+        S.const(0) ** -1
+    for keyword in ("lambda", "class"):  # identifiers evaluate(e, name=...) cannot take
+        with pytest.raises(ValueError, match="keyword"):
+            S.var(keyword)
+
+
+def test_a_variable_may_be_called_expr():
+    assert S.evaluate(S.var("expr") * 2, expr=3.0) == 6.0
+
+
+def test_floats_follow_numpy_at_the_edges():
+    # as the rule table does: inf with NumPy's warning, not a Python error
+    with np.errstate(divide="ignore", over="ignore"):
+        assert S.evaluate(1 / x, x=0.0) == S.evaluate(x ** -1, x=0.0) == math.inf
+        assert S.evaluate(S.diff(S.log(x), x), x=0.0) == math.inf
+        assert S.evaluate(x ** 2, x=1e200) == math.inf
+        assert S.evaluate(S.const(10.0) ** 400) == math.inf
+    with pytest.warns(RuntimeWarning):
+        S.evaluate(1 / x, x=0.0)
+
+
+def test_deep_expressions_differentiate_without_recursion():
+    # ad.grad takes a chain thousands of steps deep; so does diff
+    chain = x
+    for _ in range(3000):
+        chain = S.tanh(chain) * 0.5 + x
+    derivative = S.diff(chain, x)
+    expected = ad.derivative(lambda t: _chain(t, 3000))(0.3)
+    assert S.evaluate(derivative, x=0.3) == pytest.approx(expected, rel=1e-12)
+
+
+def _chain(t, n):
+    z = t
+    for _ in range(n):
+        z = anp.tanh(z) * 0.5 + t
+    return z
+
+
+def test_expressions_copy_and_pickle_to_the_same_node():
+    e = S.exp(x) * S.sin(y) / x
+    assert copy.deepcopy(e) is e
+    assert pickle.loads(pickle.dumps(e)) is e

@@ -191,6 +191,22 @@ def test_draw_elides_the_middle_of_long_chains():
     assert len(node_lines(viz.draw(t).source)) == 50  # the default keeps 50 boxes
 
 
+def test_draw_keeps_an_output_from_the_middle_of_a_long_tape():
+    def early_output(x):
+        y = x
+        for _ in range(50):
+            y = anp.sin(y)
+        out = y  # node 50 of 101: inside the elided middle
+        for _ in range(50):
+            y = anp.cos(y)
+        return out
+    t = ad.trace(early_output, 0.5)
+    assert t.output == 50
+    nodes = node_lines(viz.draw(t, max_nodes=20).source)
+    assert "n50" in nodes and "peripheries=2" in nodes["n50"]
+    assert "… 81 nodes …" in nodes["elided"]
+
+
 def test_draw_rejects_bad_options(tape):
     with pytest.raises(ValueError, match="show must be"):
         viz.draw(tape, show="gradient")

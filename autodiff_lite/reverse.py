@@ -230,6 +230,8 @@ class Tape(Trace):
         if out is None:  # a constant: every adjoint is zero
             self.check_one_output("backward")
             return adj
+        if isinstance(seed, (list, tuple)):  # numbers written out: an array
+            seed = np.asarray(seed, dtype=float)
         if shape(seed) != shape(self.output_value):
             raise ValueError(f"the seed (output cotangent) has shape {shape(seed)} "
                              f"but the output has shape {shape(self.output_value)}")

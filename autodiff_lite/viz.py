@@ -89,6 +89,8 @@ def node_name(k: int, n_inputs: int, mark: str = "") -> str:
 def _input_name(i: int, names: Sequence[str] | None, n_inputs: int,
                 mark: str = "") -> str:
     """x₁, x₂, ... (or x alone, or the caller's names); `mark` as in node_name."""
+    if names is not None and len(names) != n_inputs:
+        raise ValueError(f"input_names has {len(names)} names for {n_inputs} inputs")
     if names is not None:  # the mark goes on the letter: w̄₁, not w₁̄
         return names[i][:1] + mark + names[i][1:]
     return "x" + mark + (str(i + 1).translate(_SUBSCRIPT) if n_inputs > 1 else "")
@@ -220,13 +222,12 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
         raise ValueError(f"max_nodes={max_nodes} is too small: it must leave room for "
                          f"the {len(tape.inputs)} inputs and three other nodes")
     n_in = len(tape.inputs)
-    if input_names is not None and len(input_names) != n_in:
-        raise ValueError(f"input_names has {len(input_names)} names for {n_in} inputs")
     extra: list[Any] | None = None
     if show == "tangent":
         extra = forward_tangents(tape, direction)
     elif show == "adjoint":
-        extra = tape.backward(seed) if tape.output is not None else None
+        tape.check_one_output("draw(show='adjoint')")  # a tuple or None: not one output
+        extra = tape.backward(seed)
     mark = _DOT if show == "tangent" else _BAR
 
     hidden = _hidden(tape, max_nodes)
@@ -387,6 +388,7 @@ def adjoint_trace(tape: Tape, seed: Any = 1.0, input_names: Sequence[str] | None
                   digits: int = 3) -> TraceTable:
     """The reverse adjoint trace: v̄_j = Σ_k v̄_k · ∂v_k/∂v_j, from the output back."""
     if tape.output is None:
+        tape.check_one_output("adjoint_trace")  # a tuple or None: not one output
         raise ValueError("the tape's output does not depend on its inputs: "
                          "there is nothing to propagate back")
     adjoints = tape.backward(seed)

@@ -207,6 +207,29 @@ def test_draw_keeps_an_output_from_the_middle_of_a_long_tape():
     assert "… 81 nodes …" in nodes["elided"]
 
 
+def test_adjoints_of_a_tape_without_one_output_are_refused_by_name():
+    pair = ad.trace(lambda x: (x, x * 2.0), 2.0)
+    with pytest.raises(TypeError, match="adjoint_trace: the traced function returned tuple"):
+        viz.adjoint_trace(pair)
+    with pytest.raises(TypeError, match=r"draw\(show='adjoint'\): .*returned tuple"):
+        viz.draw(pair, show="adjoint")  # it drew no adjoints, silently
+    assert "v̄₀ = 0.000" in viz.draw(ad.trace(lambda x: 3.0, 2.0), show="adjoint").source
+
+
+def test_every_table_checks_the_number_of_input_names():
+    t = ad.trace(lambda a, b: anp.log(a) + a * b - anp.sin(b), 2.0, 5.0)
+    for table, names in ((viz.primal_trace, ["a"]), (viz.tangent_trace, ["a"]),
+                         (viz.adjoint_trace, ["a", "b", "c"])):
+        with pytest.raises(ValueError, match=f"input_names has {len(names)} names for 2"):
+            table(t, input_names=names)
+
+
+def test_a_seed_may_be_a_list_of_numbers():
+    t = ad.trace(lambda x: anp.sin(x) * 2.0, np.ones(3))
+    np.testing.assert_allclose(t.backward([1.0, 0.0, 0.0])[0], [2.0 * np.cos(1.0), 0.0, 0.0])
+    assert "v̄" in str(viz.adjoint_trace(t, seed=[1.0, 0.0, 0.0]))
+
+
 def test_draw_rejects_bad_options(tape):
     with pytest.raises(ValueError, match="show must be"):
         viz.draw(tape, show="gradient")

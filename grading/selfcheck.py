@@ -55,9 +55,11 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dis
 import functools
 import linecache
 import re
+import sys
 import sysconfig
 import types
 from types import TracebackType
@@ -69,8 +71,9 @@ from . import sandbox
 from .compare import assert_close
 from .sandbox import library_calls
 
-__all__ = ["assert_close", "assert_only_calls", "check_answer", "check_exercise",
-           "library_calls", "selfcheck"]
+__all__ = ["COMPLEX_NUMBERS", "DIVISION", "LOGARITHMS", "assert_avoids", "assert_close",
+           "assert_only_calls", "check_answer", "check_exercise", "code_uses",
+           "error_in_cell_of", "library_calls", "selfcheck"]
 
 BLANK_HINT = "Fill in the exercise cell, run it, then run this cell again."
 
@@ -201,10 +204,12 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
     `test()` returns a short summary when the answer is right (✓), raises
     AssertionError with the reason when it is wrong (✗), and returns None when
     the exercise is not answered yet. Whatever else it raises becomes one line,
-    so "Run all" goes on: an answer not defined yet (a NameError in `test`
-    itself: the exercise cell has not run) or a stub's NotImplementedError is
-    not answered yet; an error from the learner's code is reported with its
-    type and message; one from the test's own lines means the answer does not
+    so "Run all" goes on: a stub's NotImplementedError is not answered yet; a
+    name `test` itself reads and finds undefined is "not checked yet", since
+    the cell that defines it has not run: the exercise cell, or after a
+    restart one of the lesson's (the checks read as few of the lesson's names
+    as they can, but cannot tell whose a missing name is); an error from the
+    learner's code is reported with its type and message; one from the test's own lines means the answer does not
     have the form the test expects (a number where it wants a pair, say).
     """
     try:
@@ -218,7 +223,11 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
     except Exception as err:  # noqa: BLE001  (one line whatever went wrong)
         if not _raised_in_learner_code(err, test):
             if isinstance(err, NameError):
-                _not_answered(label, f"{err}: run the exercise cell first")
+                # the name may be the answer's or the lesson's (after a restart): a
+                # check cannot tell which cell should have defined it, so say both
+                print(f"{label}: not checked yet ({err}). Run the cells above this one "
+                      "first, the exercise cell and, after a restart, the lesson's cells "
+                      "before it; then run this cell again.")
             else:
                 print(f"✗ {label}: not yet. Your answer does not have the form the "
                       f"exercise asks for: checking it raised {type(err).__name__}: {err}")
@@ -229,6 +238,73 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
         _not_answered(label)
         return
     print(f"✓ {label}: {summary}")
+
+
+# what `assert_avoids` refuses where an exercise asks for a method that has none of it
+COMPLEX_NUMBERS = ("complex", "imag", "cmath", "complex64", "complex128")
+LOGARITHMS = ("log", "log1p", "log2", "log10", "logaddexp", "logaddexp2", "logsumexp")
+DIVISION = ("/", "divide", "true_divide", "reciprocal")
+
+
+def code_uses(fn: Any) -> set[str]:
+    """The names the code of `fn` mentions (functions, modules, attributes), "/"
+    if it divides and "complex" if it writes a complex number (`1e-30j`).
+
+    Read from the code, not from a run: NumPy's functions and Python's
+    arithmetic on numbers call nothing a profile hook could see. It follows
+    the functions `fn` defines inside itself and the learner's own functions
+    it names (a helper from another cell), not the libraries'.
+    """
+    names: set[str] = set()
+    seen: set[int] = set()
+    todo = [fn]
+    while todo:
+        f = todo.pop()
+        while isinstance(f, functools.partial):
+            f = f.func
+        f = getattr(f, "__func__", f)  # a bound method
+        code = getattr(f, "__code__", None)
+        if code is None or id(code) in seen or code.co_filename.startswith(_LIBRARY_CODE):
+            continue
+        seen.add(id(code))
+        spaces = getattr(f, "__globals__", {})
+        codes = [code]
+        while codes:
+            c = codes.pop()
+            names.update(c.co_names)
+            for const in c.co_consts:
+                if isinstance(const, types.CodeType):
+                    codes.append(const)
+                elif isinstance(const, complex):
+                    names.add("complex")
+            steps = list(dis.get_instructions(c))
+            if any(i.opname == "BINARY_OP" and i.argrepr in ("/", "/=") for i in steps):
+                names.add("/")
+            todo += [spaces[i.argval] for i in steps if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")
+                     and isinstance(spaces.get(i.argval), (types.FunctionType, functools.partial))]
+    return names
+
+
+def assert_avoids(fn: Any, avoid: tuple[str, ...], asks: str) -> None:
+    """Fail with `asks` (what the exercise asks for) when the code of `fn`
+    mentions one of `avoid` (see `code_uses`): `COMPLEX_NUMBERS` refuses the
+    complex-step method, which a tolerance cannot tell from an exact derivative."""
+    found = sorted(code_uses(fn) & set(avoid))
+    if found:
+        raise AssertionError(f"{asks}, and your code uses {', '.join(found)}")
+
+
+def error_in_cell_of(fn: Any) -> BaseException | None:
+    """The last error the kernel showed, if it was raised in the cell that
+    defined `fn` (IPython keeps it in `sys.last_value`): a cell that stopped
+    there left its later names as they were, a stub's None say."""
+    error, tb = getattr(sys, "last_value", None), getattr(sys, "last_traceback", None)
+    cell = getattr(getattr(fn, "__code__", None), "co_filename", None)
+    while cell is not None and tb is not None:
+        if tb.tb_frame.f_code.co_filename == cell:
+            return error
+        tb = tb.tb_next
+    return None
 
 
 # where the code of Python, installed packages and this course's own packages lives

@@ -14,7 +14,8 @@ import pytest
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
 from grading import checks
-from grading.selfcheck import check_answer, check_exercise, library_calls, selfcheck
+from grading.selfcheck import (COMPLEX_NUMBERS, DIVISION, LOGARITHMS, assert_avoids, check_answer,
+                               check_exercise, code_uses, library_calls, selfcheck)
 
 pytestmark = pytest.mark.grading
 
@@ -175,8 +176,11 @@ def test_check_answer_prints_a_verdict_and_never_raises(capsys: pytest.CaptureFi
         "✗ Exercise 1: not yet. Your code raised IndexError: list index out of range",
         "✗ Exercise 1: not yet. Your answer does not have the form the exercise asks for: "
         "checking it raised TypeError: cannot unpack non-iterable float object",
-        "Exercise 1: not answered yet (name 'answer_not_defined_yet' is not defined: run "
-        f"the exercise cell first). {blank}",
+        # the exercise cell's name, or the lesson's after a restart: the check cannot
+        # tell whose, and says both
+        "Exercise 1: not checked yet (name 'answer_not_defined_yet' is not defined). Run the "
+        "cells above this one first, the exercise cell and, after a restart, the lesson's "
+        "cells before it; then run this cell again.",
         f"Exercise 1: not answered yet (your code raises NotImplementedError). {blank}",
         f"Exercise 1: not answered yet. {blank}",
     ]
@@ -254,3 +258,21 @@ def test_a_check_cell_run_before_its_exercise_says_not_answered_yet() -> None:
     assert "NameError" in elsewhere and "undefined_name" in elsewhere
     assert "NameError" in inside and "missing_inside" in inside
     assert "not answered yet" not in elsewhere + inside
+
+
+def test_code_uses_reads_the_answer_and_its_own_helpers() -> None:
+    """Complex steps, logarithms and divisions run in NumPy or in Python's
+    arithmetic, where no profile hook sees them: `code_uses` reads the code."""
+    learner: dict[str, Any] = {}
+    exec(compile("import numpy as np\n"
+                 "def step(f, x):\n    return f(x + 1e-30j).imag * 1e30\n"
+                 "def by_complex_step(x):\n    return step(lambda t: np.sin(t) * t, x)\n"
+                 "def by_logs(x):\n    return np.exp(np.sum(np.log(x)) - np.log(x))\n"
+                 "def by_hand(x):\n    inner = lambda t: t * 2\n    return inner(x) // 3\n",
+                 "<exercise cell>", "exec"), learner)
+    assert {"complex", "imag", "step"} <= code_uses(learner["by_complex_step"])
+    assert {"log", "exp"} <= code_uses(learner["by_logs"])
+    assert code_uses(learner["by_hand"]).isdisjoint({"/", "complex", "log"})
+    with pytest.raises(AssertionError, match="asks for it by hand, and your code uses complex, imag"):
+        assert_avoids(learner["by_complex_step"], COMPLEX_NUMBERS, "asks for it by hand")
+    assert_avoids(learner["by_hand"], COMPLEX_NUMBERS + DIVISION + LOGARITHMS, "never fails")

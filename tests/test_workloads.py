@@ -35,10 +35,10 @@ def test_product_gradient_is_exact_at_its_zero() -> None:
 
 def test_median_times_runs_each_thunk_interleaved(monkeypatch: pytest.MonkeyPatch) -> None:
     # A clock that each thunk moves on by a known amount: "a" takes 1, 5, 2 ticks
-    # (and 9 while warming up), "b" always 3.
+    # when timed (and 9 in the untimed run before each), "b" always 3 (and 9).
     clock = [0.0]
     monkeypatch.setattr(workloads.time, "perf_counter", lambda: clock[0])
-    ticks = {"a": iter([9.0, 1.0, 5.0, 2.0]), "b": iter([9.0, 3.0, 3.0, 3.0])}
+    ticks = {"a": iter([9.0, 1.0, 9.0, 5.0, 9.0, 2.0]), "b": iter([9.0, 3.0] * 3)}
     calls: list[str] = []
 
     def thunk(name: str) -> Any:
@@ -47,8 +47,9 @@ def test_median_times_runs_each_thunk_interleaved(monkeypatch: pytest.MonkeyPatc
             clock[0] += next(ticks[name])
         return run
     times = workloads.median_times([thunk("a"), thunk("b")], 3)
-    assert calls == ["a", "b"] * 4  # one warm-up round, then three interleaved rounds
-    assert times == [2.0, 3.0]  # medians of the timed rounds, the warm-up left out
+    # each timed run straight after an untimed one of the same thunk, interleaved
+    assert calls == ["a", "a", "b", "b"] * 3
+    assert times == [2.0, 3.0]  # medians of the timed runs, the untimed ones left out
 
 
 @pytest.mark.parametrize("workload", workloads.vectorised(small=True), ids=lambda w: w.name)

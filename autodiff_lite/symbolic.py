@@ -28,6 +28,7 @@ tree.
 
 from __future__ import annotations
 
+import collections
 import keyword
 import operator
 import weakref
@@ -373,9 +374,15 @@ def _postorder(expr: Expr) -> list[Expr]:
 
 
 def _to_text(expr: Expr) -> str:
-    """Python-syntax text with the fewest parentheses the precedences allow."""
+    """Python-syntax text with the fewest parentheses the precedences allow.
+
+    A node's text is dropped once every node that uses it has been written, so
+    a chain n deep holds O(n) characters at a time, not the O(n²) of every prefix.
+    """
     text: dict[Expr, tuple[str, int]] = {}  # node -> (text, precedence)
-    for node in _postorder(expr):
+    order = _postorder(expr)
+    uses = collections.Counter(child for node in order for child in node.args)
+    for node in order:
         op = node.op
         if op == "const":
             s = f"{node.value:g}"  # short where that is exact: 2, 0.5, 1e+06
@@ -402,4 +409,8 @@ def _to_text(expr: Expr) -> str:
             text[node] = (f"{base}**{exponent}", 4)
         else:
             text[node] = (f"{op}({text[node.args[0]][0]})", 5)
+        for child in node.args:
+            uses[child] -= 1
+            if not uses[child]:
+                del text[child]
     return text[expr][0]

@@ -240,7 +240,9 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
         name = node_name(k, n_in)
         if prim is None:
             i = tape.inputs.index(k)
-            lines = [f"{name} = {_input_name(i, input_names, n_in)}"]
+            # a backslash in a name must stay one: Graphviz reads \n, \l in labels
+            label = _input_name(i, input_names, n_in).replace("\\", "\\\\")
+            lines = [f"{name} = {label}"]
             style = INPUT_STYLE
         else:
             lines = [f"{name} = {_expression(tape, k)}"]

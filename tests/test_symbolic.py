@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -294,3 +295,17 @@ def test_expressions_copy_and_pickle_to_the_same_node():
     e = S.exp(x) * S.sin(y) / x
     assert copy.deepcopy(e) is e
     assert pickle.loads(pickle.dumps(e)) is e
+
+
+def test_the_text_of_a_deep_expression_needs_memory_in_proportion():
+    e = x
+    for _ in range(4000):
+        e = S.tanh(e)
+    tracemalloc.start()
+    try:
+        text = str(e)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert text == "tanh(" * 4000 + "x" + ")" * 4000
+    assert peak < 100 * len(text)  # every prefix kept: about 2000 times the text

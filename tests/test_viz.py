@@ -230,6 +230,12 @@ def test_a_seed_may_be_a_list_of_numbers():
     assert "v̄" in str(viz.adjoint_trace(t, seed=[1.0, 0.0, 0.0]))
 
 
+def test_a_backslash_in_an_input_name_is_drawn_as_one():
+    t = ad.trace(lambda a, b: a * b, 2.0, 3.0)
+    svg = viz.draw(t, input_names=["w\\l", "b\\"]).pipe(format="svg").decode()
+    assert "w\\l</text>" in svg and "b\\</text>" in svg  # not Graphviz's \l, nor a lost line
+
+
 def test_draw_rejects_bad_options(tape):
     with pytest.raises(ValueError, match="show must be"):
         viz.draw(tape, show="gradient")

@@ -229,6 +229,15 @@ def _reverse(f: Function, args: tuple, argnums: tuple[int, ...], kwargs: dict, n
     return tape, xs
 
 
+def check_scalar_output(value: Any, who: str) -> None:
+    """Refuse a non-scalar output where a gradient is asked for, saying what to do."""
+    if shape(value) != ():
+        raise TypeError(
+            f"{who} requires a function with a scalar output, but it returned "
+            f"shape {shape(value)}. Reduce it (e.g. anp.sum), or use jacrev(f) for "
+            "the full Jacobian or vjp(f, x) for a vector-Jacobian product")
+
+
 def value_and_grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
     """(f(*args), ∇f(*args)) in one forward and one backward pass."""
 
@@ -236,12 +245,7 @@ def value_and_grad(f: Function, argnums: int | Sequence[int] = 0) -> Function:
     def vg(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         nums = _argnums(argnums, len(args), "grad")
         tape, xs = _reverse(f, args, nums, kwargs, "grad", copy=False)  # the tape dies here
-        out_shape = shape(tape.output_value)
-        if out_shape != ():
-            raise TypeError(
-                f"grad requires a function with a scalar output, but it returned "
-                f"shape {out_shape}. Reduce it (e.g. anp.sum), or use jacrev(f) for "
-                "the full Jacobian or vjp(f, x) for a vector-Jacobian product")
+        check_scalar_output(tape.output_value, "grad")
         grads = [_as_output(g, x) for g, x in zip(tape.input_adjoints(1.0), xs)]
         value = tape.output_value
         return value, (grads[0] if _one_argnum(argnums) else tuple(grads))

@@ -27,8 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .api import trace, vjp
-from .core import shape
+from .api import check_scalar_output, trace, vjp
 from .reverse import Tape
 
 Cost = Callable[[tuple, Any, dict], int]
@@ -112,9 +111,7 @@ def gradient_tape(f: Callable[..., Any], *args: Any) -> Tape:
     """
     def gradient(seed: Any, *xs: Any) -> Any:
         out, pullback = vjp(f, *xs)
-        if shape(out) != ():
-            raise TypeError(f"a gradient needs a function with a scalar output, but it "
-                            f"returned shape {shape(out)}: reduce it (e.g. anp.sum)")
+        check_scalar_output(out, "gradient_cost")
         return pullback(seed)
     return trace(gradient, 1.0, *args)
 

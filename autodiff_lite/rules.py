@@ -305,9 +305,15 @@ def reduction_axis(x: Any, axis: Any) -> Any:
     nd = ndim(x)
     if nd == 0 and axis in (0, -1):
         return None
-    for a in (axis,) if type(axis) is int else axis or ():
-        _norm_axis(a, nd)
+    if axis is not None:
+        normalized_axes(axis, nd)
     return axis
+
+
+def normalized_axes(axis: int | tuple[int, ...], nd: int) -> tuple[int, ...]:
+    """The axes of an `axis_argument` (an int or a tuple) as indices 0..nd-1;
+    one out of range is NumPy's AxisError."""
+    return tuple(_norm_axis(a, nd) for a in ((axis,) if isinstance(axis, int) else axis))
 
 
 def _norm_axis(axis: int, nd: int) -> int:

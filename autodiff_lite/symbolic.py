@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import collections
 import keyword
-import operator
 import weakref
 from typing import Any, Callable
 
 import numpy as np
+
+from .rules import power_p, true_divide_p
 
 __all__ = ["Expr", "const", "cos", "dag_size", "diff", "evaluate", "exp", "log",
            "sin", "tanh", "tree_size", "var"]
@@ -324,22 +325,10 @@ def evaluate(expr: Expr | float, /, **values: Any) -> Any:
     return memo[expr]
 
 
-def _numpy_at_the_edges(python_op: Callable[[Any, Any], Any],
-                        numpy_op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Python's arithmetic, and NumPy's where Python's raises on floats (x / 0,
-    overflow in x ** n): inf or nan with NumPy's warning, as arrays would give."""
-
-    def op(x: Any, y: Any) -> Any:
-        try:
-            return python_op(x, y)
-        except (ZeroDivisionError, OverflowError):
-            return float(numpy_op(np.float64(x), y))
-
-    return op
-
-
-_divide = _numpy_at_the_edges(operator.truediv, np.true_divide)
-_power = _numpy_at_the_edges(operator.pow, np.power)
+# Python's arithmetic, and NumPy's where Python's raises on floats (x / 0,
+# overflow in x ** n): the rule table's own values, as the engines compute them
+_divide = true_divide_p.impl
+_power = power_p.impl
 
 
 def tree_size(expr: Expr) -> int:

@@ -25,7 +25,7 @@ from ..rules import (absolute, add, broadcast_to, concatenate, cos, exp, getitem
                      power, prod, reshape, sigmoid, sign, sin, sqrt, stack, subtract,
                      sum, sum_to, tan, tanh, transpose, true_divide, untake, where)
 from ..rules import axis_argument as _axis_argument
-from ..rules import _norm_axis
+from ..rules import normalized_axes as _normalized_axes
 from ..rules import reduction_axis as _reduction_axis
 
 abs = absolute  # noqa: A001
@@ -39,7 +39,7 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """Average over `axis`: a sum divided by the number of entries summed."""
     shape = _shape(x)
     axis = _reduction_axis(x, axis)
-    axes = range(len(shape)) if axis is None else (axis,) if isinstance(axis, int) else axis
+    axes = range(len(shape)) if axis is None else _normalized_axes(axis, len(shape))
     count = int(_np.prod([shape[a] for a in axes]))
     return true_divide(sum(x, axis, keepdims), float(count))  # 0/0 is nan, as NumPy's
 
@@ -103,10 +103,9 @@ def expand_dims(x: Any, axis: Any) -> Any:
     """x with a new axis of length 1 at `axis` (an int or a tuple, counted in the result)."""
     shape = _shape(x)
     axis = _axis_argument(axis)
-    axes = (axis,) if isinstance(axis, int) else axis
-    nd = len(shape) + len(axes)
-    new = {_norm_axis(a, nd) for a in axes}
-    if len(new) != len(axes):
+    nd = len(shape) + (1 if isinstance(axis, int) else len(axis))
+    new = set(_normalized_axes(axis, nd))
+    if len(new) != nd - len(shape):
         raise ValueError(f"expand_dims: repeated axis in {axis}")
     rest = iter(shape)
     return reshape(x, tuple(1 if i in new else next(rest) for i in range(nd)))
@@ -117,7 +116,7 @@ def squeeze(x: Any, axis: Any = None) -> Any:
     if axis is None:
         return reshape(x, tuple(n for n in shape if n != 1))
     axis = _axis_argument(axis)
-    axes = {_norm_axis(a, len(shape)) for a in ((axis,) if isinstance(axis, int) else axis)}
+    axes = set(_normalized_axes(axis, len(shape)))
     if any(shape[a] != 1 for a in axes):
         raise ValueError(f"squeeze: an axis of length other than 1 cannot be removed "
                          f"(axes {sorted(axes)} of shape {shape})")

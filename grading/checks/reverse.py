@@ -164,20 +164,22 @@ def check_tape_adjoints(trace: Any, backward: Any, ops: Any, seed: int,
         for k in range(len(expected) - 1, -1, -1):
             what = f"the adjoint of node {k} ({ops_[k]}) of {shown}"
             unused = not np.any(expected[k])
-            zero = ("zero of the node's shape: 0.0 for a number, np.zeros_like(value) "
-                    "for an array")
             if adjoints[k] is None:
                 raise AssertionError(
                     f"{what}: got None; every node has an adjoint" + (
-                        f", and one the output does not depend on has adjoint {zero}"
+                        f", and one the output does not depend on has adjoint {_ZERO_ADJOINT}"
                         if unused else ""))
             if unused and np.ndim(adjoints[k]) == 0 and np.ndim(expected[k]) > 0:
                 raise AssertionError(
                     f"{what}: got the number {num(adjoints[k])}, but the node is an array of "
                     f"shape {np.shape(expected[k])}; its adjoint, since the output does not "
-                    f"depend on it, is a {zero}")
+                    f"depend on it, is a {_ZERO_ADJOINT}")
             assert_close(adjoints[k], expected[k], what)
     return "backward gives every node of the tape its adjoint"
+
+
+# what a node the output does not depend on has as its adjoint
+_ZERO_ADJOINT = "zero of the node's shape: 0.0 for a number, np.zeros_like(value) for an array"
 
 
 def _grads(got: Any, n: int, shown: str) -> tuple[Any, ...]:

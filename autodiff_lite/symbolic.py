@@ -293,6 +293,8 @@ def evaluate(expr: Expr | float, /, **values: Any) -> Any:
 
     Python floats follow NumPy at the edges, as the rest of the library does:
     1/0 is inf and 10.0**400 overflows to inf, with NumPy's warning, not an error.
+    Arrays are points to evaluate at, so the value has one entry per point even
+    where `expr` leaves a variable out: the derivative of 3·x is 3 at every x.
     """
     expr = _wrap(expr)
     memo: dict[Expr, Any] = {}
@@ -322,7 +324,16 @@ def evaluate(expr: Expr | float, /, **values: Any) -> Any:
             else:
                 v = _NUMPY[op](a[0])
         memo[node] = v
-    return memo[expr]
+    value = memo[expr]
+    try:
+        points = np.broadcast_shapes(*map(np.shape, values.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in values.items())
+        raise ValueError(f"evaluate: the values' shapes do not broadcast together "
+                         f"({shapes}), so they are not one set of points") from None
+    if np.shape(value) != points:
+        value = np.broadcast_to(value, points).copy()
+    return value
 
 
 # Python's arithmetic, and NumPy's where Python's raises on floats (x / 0,

@@ -253,6 +253,13 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
         dot.node(f"n{k}", label="\\n".join(lines), **style)
     if hidden:
         dot.node(group, label=f"… {len(hidden)} nodes …", **ELIDED_STYLE)
+    if _constant_output(tape):  # drawn, unconnected: no input reaches it
+        lines = ["y = constant", fmt(tape.output_value, digits)]
+        if extra is not None:
+            zero = fmt(np.zeros(shape(tape.output_value)), digits)
+            lines.append(f"ẏ = {zero}" if show == "tangent"
+                         else f"ȳ = {fmt(np.asarray(seed, dtype=float), digits)}")
+        dot.node("y", label="\\n".join(lines), **OUTPUT_STYLE)
 
     seen: set[tuple[str, str]] = set()
     for k in range(len(tape)):
@@ -286,6 +293,13 @@ def _hidden(tape: Tape, max_nodes: int) -> set[int]:
     head = keep // 2
     tail = keep - head
     return set(range(start + head, total - tail)) - {tape.output}
+
+
+def _constant_output(tape: Tape) -> bool:
+    """Whether the function returned a number or an array that no input reaches
+    (so the tape has no output node, yet the reader should see y)."""
+    return tape.output is None and isinstance(
+        tape.output_value, (int, float, np.number, np.ndarray))
 
 
 # ------------------------------------------------------------------ trace tables
@@ -344,6 +358,8 @@ def primal_trace(tape: Tape, input_names: Sequence[str] | None = None,
         rows.append((name, formula, fmt(value, digits)))
     if tape.output is not None:
         rows.append(("y", node_name(tape.output, n_in), fmt(tape.output_value, digits)))
+    elif _constant_output(tape):
+        rows.append(("y", "constant", fmt(tape.output_value, digits)))
     return TraceTable("Forward primal trace", ("node", "definition", "value"), rows)
 
 
@@ -382,6 +398,9 @@ def tangent_trace(tape: Tape, direction: Sequence[Any] | None = None,
     if tape.output is not None:
         rows.append(("ẏ", node_name(tape.output, n_in, _DOT), "",
                      fmt(tangents[tape.output], digits)))
+    elif _constant_output(tape):
+        rows.append(("ẏ", "0 (a constant)", "",
+                     fmt(np.zeros(shape(tape.output_value)), digits)))
     return TraceTable("Forward tangent trace",
                       ("node", "chain rule", "numbers", "value"), rows)
 

@@ -237,6 +237,14 @@ def test_evaluate_on_arrays_and_errors():
                        16 * (1 - 10 * xs + 24 * xs ** 2 - 16 * xs ** 3))
     with pytest.raises(KeyError, match="evaluate\\(expr, y=...\\)"):
         S.evaluate(x + y, x=1.0)
+    # one value per point, as ad.grad of an elementwise function gives, even where
+    # the derivative leaves the variable out
+    np.testing.assert_array_equal(S.evaluate(S.diff(3 * x, x), x=xs), np.full(5, 3.0))
+    grid = S.evaluate(x * 2, x=xs[:, None], y=xs)
+    assert grid.shape == (5, 5) and np.array_equal(grid[:, 0], 2 * xs)
+    assert type(S.evaluate(S.diff(3 * x, x), x=0.5)) is float
+    with pytest.raises(ValueError, match=r"x \(5,\), y \(3,\)"):
+        S.evaluate(x * 2, x=xs, y=xs[:3])  # y unused, yet not one set of points
 
 
 def test_clear_errors():

@@ -295,6 +295,23 @@ def test_trace_table_text_and_html(tape):
     assert "a&lt;b" in escaped and "&lt;x&gt;" in escaped
 
 
+def test_a_constant_output_is_shown_as_y():
+    t = ad.trace(lambda x: 3.0, 2.0)  # y does not depend on x: no output node
+    assert t.output is None
+    assert str(viz.primal_trace(t)).splitlines()[-1].split() == ["y", "constant", "3.000"]
+    assert str(viz.tangent_trace(t)).splitlines()[-1].split()[0] == "ẏ"
+    assert str(viz.tangent_trace(t)).splitlines()[-1].split()[-1] == "0.000"
+    value = re.search(r"^\s*y \[label=\"(.*?)\"", viz.draw(t).source, flags=re.M)
+    assert value and value.group(1) == "y = constant\\n3.000"
+    tangent = viz.draw(t, show="tangent").source
+    assert "ẏ = 0.000" in tangent and "-> y" not in tangent  # no edge reaches it
+    assert "ȳ = 2.000" in viz.draw(t, show="adjoint", seed=2.0).source
+    arrays = ad.trace(lambda x: np.ones(2), 2.0)
+    assert str(viz.primal_trace(arrays)).splitlines()[-1].split()[-2:] == ["[1.000,", "1.000]"]
+    pair = ad.trace(lambda x: (x, 1.0), 2.0)  # not one output: no y row
+    assert not str(viz.primal_trace(pair)).splitlines()[-1].startswith("y")
+
+
 def test_adjoint_trace_needs_an_output():
     t = ad.trace(lambda x: 3.0, 1.0)
     with pytest.raises(ValueError, match="does not depend"):

@@ -293,8 +293,44 @@ def test_a_product_per_entry_is_right_but_too_slow_for_either_method(method: str
     def one_product_per_entry(x):  # type: ignore[no-untyped-def]
         return np.array([np.prod(x[:i]) * np.prod(x[i + 1:]) for i in range(len(x))])
     # about 100 s on the long vector: a limit of 1 s (not the check's 10) stops it sooner
-    with pytest.raises(AssertionError, match=r"200 thousand entries.* did not finish within 1 s"):
+    with pytest.raises(AssertionError, match=r"1,000,000 entries.* did not finish within 1 s"):
         checks.check_product_gradient(one_product_per_entry, method, seed=0, seconds=1.0)
+
+
+def _times(a: float, b: float) -> float:
+    return a * b
+
+
+def prefix_suffix_by_loop(x: np.ndarray) -> np.ndarray:
+    """The slowest O(n) answer a student is likely to write: lists, a helper per entry."""
+    n = len(x)
+    prefix, suffix = [1.0] * n, [1.0] * n
+    for i in range(1, n):
+        prefix[i] = _times(prefix[i - 1], x[i - 1])
+    for i in range(n - 2, -1, -1):
+        suffix[i] = _times(suffix[i + 1], x[i + 1])
+    return np.array([_times(p, s) for p, s in zip(prefix, suffix)])
+
+
+def suffix_by_insert(x: np.ndarray) -> np.ndarray:
+    """Prefix and suffix products, the suffix built with list.insert(0, ...): O(n²)."""
+    prefix, suffix = [1.0], [1.0]
+    for v in x[:-1]:
+        prefix.append(prefix[-1] * v)
+    for v in x[:0:-1]:
+        suffix.insert(0, suffix[0] * v)
+    return np.array(prefix) * np.array(suffix)
+
+
+@pytest.mark.slow
+def test_the_long_vector_tells_linear_from_hidden_quadratic_work() -> None:
+    # both right on small vectors; on the long one, the loop finishes (in a few
+    # seconds) and the inserts, which move every entry each time, do not (about
+    # 140 s; on 200 000 entries they took 3 s of 10, too close to call)
+    assert "O(n)" in checks.check_product_gradient(prefix_suffix_by_loop, "dp", seed=3)
+    with pytest.raises(AssertionError, match=r"1,000,000 entries.*list\.insert.* did not "
+                                             r"finish within 20 s"):
+        checks.check_product_gradient(suffix_by_insert, "dp", seed=3)
 
 
 def test_jacobian_must_use_one_pass_per_input() -> None:

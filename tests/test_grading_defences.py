@@ -137,7 +137,7 @@ def test_the_checks_constants_and_tables_cannot_be_changed_from_a_notebook() -> 
     # the check puts each back before it runs, so the wrong answer still fails
     with pytest.raises(AssertionError, match="forward_difference for f"):
         checks.check_difference(wrong_difference, "forward", seed=0)
-    assert vars(cheap)["LONG_SECONDS"] == 10.0 and vars(checks.forward)["np"] is np
+    assert vars(cheap)["LONG_SECONDS"] == 20.0 and vars(checks.forward)["np"] is np
     vars(problems)["SCALAR"] = {}
     assert "grading.problems.SCALAR" in guard.restore()
     for table in (problems.SCALAR, problems.LARGE_X, problems.VECTOR):

@@ -62,6 +62,15 @@ def test_ps2_solution_passes(ps2: dict[str, Any]) -> None:
     checks.check_hvp(ps2["hvp"], ops2(ps2), seed=7)
 
 
+def test_ps2_running_a_rules_cell_again_keeps_the_other_cells_rules() -> None:
+    nb = nbformat.read(SOURCE / "ps2_reverse_mode" / "ps2_reverse_mode.ipynb", as_version=4)
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+    ns: dict[str, Any] = {}
+    for grade_id in ("setup", "unbroadcast", "vjp_rules", "vjp_rules_matrix", "vjp_rules"):
+        exec(compile(cells[grade_id], f"<ps2:{grade_id}>", "exec"), ns)  # noqa: S102
+    assert {"add", "tanh", "matmul", "sum"} <= set(ns["vjp_rules"])
+
+
 def test_ps2_missing_unbroadcast_is_named(ps2: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match=r"unbroadcast\(g, \(4,\)\).*expected shape"):
         checks.check_unbroadcast(lambda g, shape: g, seed=0)

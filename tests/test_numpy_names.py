@@ -4,6 +4,7 @@ derivative that finite differences confirm (test_rules.py covers the rows)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -146,6 +147,20 @@ def test_shapes_and_axes_may_be_numpy_integers_or_sequences() -> None:
         anp.expand_dims(A, 3)
     with pytest.raises(ValueError, match="only one dimension"):
         anp.reshape(A, (-1, -1))
+
+
+@pytest.mark.parametrize("from_shape, newshape", [
+    ((0, 3), (0, -1)),   # a -1 beside a 0: any length fits, NumPy refuses
+    ((2, 3), (4, -1)),   # 6 entries do not fill rows of 4
+    ((0, 3), (-1, 0)),
+])
+def test_a_reshape_that_numpy_refuses_is_a_value_error(from_shape, newshape) -> None:
+    x = np.zeros(from_shape)
+    with pytest.raises(ValueError):
+        np.reshape(x, newshape)
+    with pytest.raises(ValueError, match=re.escape(f"into shape {newshape}")):
+        anp.reshape(x, newshape)
+    assert anp.reshape(x, (-1,) + from_shape[1:]).shape == from_shape  # the -1 that fits
 
 
 def test_the_mean_of_nothing_is_nan_as_numpys() -> None:

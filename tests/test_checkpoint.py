@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -72,6 +74,18 @@ def test_checkpoint_sequential_arguments() -> None:
     assert ad.grad(lambda x: f(x))(0.2) == pytest.approx(ad.derivative(lambda x: f(x))(0.2))
 
 
+@pytest.mark.parametrize("n, segments", [(10, None), (10, 3), (10, 4), (7, 3), (16, None),
+                                         (5, 5)])
+def test_checkpoint_sequential_cuts_blocks_of_the_documented_size(n: int,
+                                                                  segments: int | None) -> None:
+    # ⌈n / segments⌉ steps per block, segments = ⌈√n⌉ by default: one node per block
+    s = math.ceil(math.sqrt(n)) if segments is None else segments
+    blocks = math.ceil(n / math.ceil(n / s))
+    f = checkpoint_sequential(_steps(n), segments=segments)
+    tape = ad.trace(f, 0.2)
+    assert [node.op for node in tape.nodes] == ["input"] + ["checkpoint"] * blocks
+
+
 def test_arguments_that_are_not_traced_are_passed_as_they_are() -> None:
     x = np.array([1.0, 2.0, 3.0])
     head = ad.checkpoint(lambda x, n, square: anp.sum(square(x[:n])))  # index, function
@@ -94,6 +108,9 @@ def test_a_closure_over_a_differentiated_variable_is_refused() -> None:
     for differentiate in (ad.grad, ad.derivative):  # reverse and forward mode
         with pytest.raises(TypeError, match="not one of its arguments.*Pass that variable"):
             differentiate(lambda w: model(w, 1.0))(0.5)
+        # one layer on a constant input: no argument is traced, the closure still is
+        with pytest.raises(TypeError, match="not one of its arguments.*Pass that variable"):
+            differentiate(lambda w: ad.checkpoint(lambda h: anp.tanh(h * w))(1.0))(0.5)
 
     def model_with_argument(w, x):  # the same layer with w passed in: allowed
         layer = ad.checkpoint(lambda h, w: anp.tanh(h * w))

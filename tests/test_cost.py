@@ -43,6 +43,16 @@ def test_counts_by_hand() -> None:
     a, b = np.ones((2, 3)), np.ones((3, 4))
     assert flops(ad.trace(lambda a, b: a @ b, a, b)) == 2 * 2 * 4 * 3
     assert flops(ad.trace(lambda a: anp.sum(a.T), a)) == 6  # the transpose is free
+    # subtract the max, exp, add up, log: four per entry of the input
+    assert flops(ad.trace(anp.logsumexp, np.ones(10))) == 4 * 10
+
+
+def test_gradient_cost_counts_operations_not_inputs() -> None:
+    # f = x1 * x2: one node and one flop; its gradient tape (seed, x1, x2 inputs)
+    # records the product and the two adjoints g·x2 and x1·g: three of each
+    cost = gradient_cost(lambda x1, x2: x1 * x2, 2.0, 3.0)
+    assert (cost.f_nodes, cost.f_flops, cost.grad_nodes, cost.grad_flops) == (1, 1, 3, 3)
+    assert cost.ratio == 3.0
 
 
 @pytest.mark.parametrize("name", WORKLOADS)
@@ -111,3 +121,14 @@ def test_a_peak_measured_inside_another_leaves_the_outer_one_right() -> None:
         return inner
     inner, outer = peak_memory(large_then_measured)
     assert 16_000_000 <= inner < 24_000_000 <= outer
+
+
+def test_a_peak_inside_a_nested_measurement_reaches_every_enclosing_one() -> None:
+    # outer( middle( first(24 MB), second(8 MB) ) ): second resets tracemalloc's
+    # peak, so first's 24 MB reach outer only through middle's own record
+    def middle() -> tuple[int, int]:
+        _, first = peak_memory(lambda: np.ones(3_000_000).sum())
+        _, second = peak_memory(lambda: np.ones(1_000_000).sum())
+        return first, second
+    ((first, second), mid), outer = peak_memory(lambda: peak_memory(middle))
+    assert second < 16_000_000 <= 24_000_000 <= first <= mid <= outer

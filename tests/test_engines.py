@@ -10,6 +10,7 @@ import pytest
 
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
+from autodiff_lite.rules import sum_to
 
 pytestmark = pytest.mark.library
 
@@ -60,6 +61,11 @@ def test_gradients_are_arrays_of_their_own() -> None:
     np.testing.assert_array_equal(b, [-1.0, -1.0])
     (c,) = ad.vjp(lambda x: anp.reshape(x, (2,)), np.ones((1, 2)))[1](seed)
     assert not np.may_share_memory(c, seed)
+    # a tape's own sweep too: subtract passes the seed on to x as it is
+    tape = ad.trace(lambda x, y: x - y, np.ones(2), np.ones(2))
+    d, _ = tape.input_adjoints(seed)
+    d *= 3.0
+    np.testing.assert_array_equal(seed, [1.0, 1.0])
 
 
 def test_constants_are_never_nodes() -> None:
@@ -68,6 +74,25 @@ def test_constants_are_never_nodes() -> None:
     assert [n.op for n in tape.nodes] == ["input", "multiply", "add", "sum"]
     assert all(p in range(len(tape)) for n in tape.nodes for p in n.parents)
     assert tape.nodes[1].parents == (0,)  # c is not a parent
+
+
+def test_a_traced_condition_of_where_is_not_a_parent() -> None:
+    # The condition is data, never differentiated: even a traced one (a float
+    # array used as a mask) gives no edge of the graph, only the two branches do.
+    tape = ad.trace(lambda x: anp.where(x, x * x, 3.0 * x), np.array([1.0, 0.0, -2.0]))
+    assert [n.op for n in tape.nodes][-1] == "where"
+    assert tape.nodes[-1].parents == (1, 2)
+
+
+def test_broadcasting_or_summing_to_the_same_shape_is_no_operation() -> None:
+    # The rules call broadcast_to and sum_to on cotangents that already have the
+    # right shape: that must record nothing and keep a float a float.
+    x = np.ones((2, 3))
+    for op in (anp.broadcast_to, sum_to):
+        tape = ad.trace(lambda v: op(v, (2, 3)), x)  # noqa: B023
+        assert [n.op for n in tape.nodes] == ["input"]
+        assert op(x, (2, 3)) is x
+        assert type(op(2.0, ())) is float
 
 
 def test_function_that_ignores_its_input_has_zero_gradient() -> None:
@@ -87,6 +112,12 @@ def test_unused_branch_and_data_dependent_control_flow() -> None:
 def test_sign_is_a_constant_so_it_records_no_node() -> None:
     tape = ad.trace(lambda x: x * anp.sign(x), -2.0)
     assert [n.op for n in tape.nodes] == ["input", "multiply"]
+    # in forward mode it is a plain value too: its tangent is zeros of its shape
+    x = np.array([-2.0, 0.5, 3.0])
+    _, t = ad.jvp(anp.sign, (x,), (np.ones(3),))
+    assert type(t) is np.ndarray and t.shape == (3,) and not t.any()
+    assert anp.sign(ad.Dual(-2.0, 1.0)) == -1.0  # a float, not a dual number
+    assert type(anp.sign(ad.Dual(-2.0, 1.0))) is float
 
 
 def test_broadcast_gradient_is_summed_back_to_the_input_shape() -> None:
@@ -102,6 +133,26 @@ def test_float_in_float_out_and_int_inputs_are_promoted() -> None:
     assert type(ad.grad(anp.sin)(1)) is float
     assert type(ad.derivative(anp.exp)(0.0)) is float
     assert ad.grad(lambda x: anp.sum(x * x))([1, 2]).dtype == np.float64
+    # a NumPy scalar constant makes a NumPy scalar derivative: still a float out
+    for d in (ad.grad, ad.derivative):
+        assert type(d(lambda x: x * np.float64(2.0))(1.0)) is float
+
+
+def test_keyword_arguments_reach_the_function_in_every_transformation() -> None:
+    def f(x, scale=1.0):
+        return scale * x * x
+    assert ad.grad(f)(3.0, scale=2.0) == 12.0
+    assert ad.value_and_grad(f)(3.0, scale=2.0) == (18.0, 12.0)
+    assert ad.jacfwd(f)(3.0, scale=2.0) == 12.0
+    assert ad.jacrev(f)(3.0, scale=2.0) == 12.0
+
+
+def test_negative_argnums_count_from_the_last_argument() -> None:
+    def f(x, y, z):
+        return x * 1.0 + y * 2.0 + z * 3.0
+    assert ad.grad(f, argnums=-1)(1.0, 1.0, 1.0) == 3.0
+    assert ad.grad(f, argnums=(-3, -2))(1.0, 1.0, 1.0) == (1.0, 2.0)
+    assert ad.jacfwd(f, argnums=-2)(1.0, 1.0, 1.0) == 2.0
 
 
 def test_numpy_on_the_left_of_a_comparison_compares_the_values() -> None:

@@ -128,6 +128,40 @@ def test_shape_mismatches() -> None:
         anp.matmul(2.0, np.ones(2))
 
 
+def test_stacking_arrays_of_different_shapes_names_the_shapes() -> None:
+    with pytest.raises(ValueError, match=r"stack: all arrays must have the same shape, "
+                                         r"got \[\(2,\), \(3,\)\]"):
+        ad.grad(lambda x: anp.sum(anp.stack([x, np.ones(3)])))(np.ones(2))
+
+
+def test_a_seed_of_the_wrong_shape_is_refused_by_the_tape() -> None:
+    # A (2,) output swept back from a (3,) or scalar seed would broadcast it into
+    # adjoints of the wrong shape or value; the tape says what the output's shape is.
+    tape = ad.trace(lambda x: x * 2.0, np.ones(2))
+    for seed in (np.ones(3), 1.0, [1.0, 1.0, 1.0]):
+        for sweep in (tape.backward, tape.input_adjoints):
+            with pytest.raises(ValueError, match=r"seed \(output cotangent\) has shape .* "
+                                                 r"but the output has shape \(2,\)"):
+                sweep(seed)
+    # numbers written out are an array seed
+    assert tape.input_adjoints([1.0, -3.0])[0].tolist() == [2.0, -6.0]
+    assert tape.backward((1.0, -3.0))[0].tolist() == [2.0, -6.0]
+
+
+def test_jvp_with_fewer_tangents_than_primals_is_refused() -> None:
+    # zip would silently drop the primal without a tangent
+    with pytest.raises(ValueError, match="jvp: 2 primals but 1 tangents"):
+        ad.jvp(lambda x, y: x * y, (1.0, 2.0), (1.0,))
+
+
+def test_a_bool_output_is_not_a_number_to_differentiate() -> None:
+    # bool is an int in Python; a comparison returned by mistake is refused, not
+    # differentiated as a constant (gradient 0)
+    for out in (True, np.bool_(False)):
+        with pytest.raises(TypeError, match="returned a (bool|bool_); it must return a number"):
+            ad.grad(lambda x: out)(1.0)  # noqa: B023
+
+
 def test_inputs_that_are_not_numbers() -> None:
     with pytest.raises(TypeError, match="str; autodiff_lite differentiates"):
         ad.grad(lambda x: x)("1.0")
@@ -151,6 +185,24 @@ def test_domain_edges_follow_numpy() -> None:
     assert any(issubclass(w.category, RuntimeWarning) for w in caught)
     assert ad.grad(anp.abs)(0.0) == 0.0  # the kink gets the average of its slopes
     assert ad.grad(lambda x: anp.maximum(x, 1.0))(1.0) == 0.5
+
+
+@pytest.mark.parametrize("ours, numpys, args", [
+    (anp.exp, np.exp, (1000.0,)),                 # math.exp raises OverflowError
+    (anp.log, np.log, (0.0,)),                    # math.log raises ValueError
+    (anp.sqrt, np.sqrt, (-1.0,)),
+    (anp.true_divide, np.true_divide, (1.0, 0.0)),  # Python raises ZeroDivisionError
+    (anp.power, np.power, (0.0, -1.0)),
+    (anp.power, np.power, (10.0, 400.0)),         # Python raises OverflowError
+])
+def test_a_float_at_a_domain_edge_gets_numpys_value_as_a_python_float(
+        ours, numpys, args: tuple[float, ...]) -> None:
+    # The `math` fast path falls back to NumPy where Python raises; the value is
+    # NumPy's (inf, -inf or nan) and, as everywhere else, float in gives float out.
+    with np.errstate(all="ignore"):
+        out, expected = ours(*args), numpys(*args)
+    assert type(out) is float
+    assert str(out) == str(float(expected))
 
 
 @pytest.mark.parametrize("output, message", [
@@ -207,7 +259,8 @@ def test_a_traced_value_kept_after_its_grad_returned_is_refused() -> None:
         kept.append(x)  # a learner's debugging list
         return 2.0 * x
     assert ad.grad(f)(1.0) == 2.0
-    for g in (lambda y: y * kept[0], lambda y: kept[0] * 2.0, lambda y: anp.sin(kept[0]) + y):
+    for g in (lambda y: y * kept[0], lambda y: kept[0] * 2.0, lambda y: anp.sin(kept[0]) + y,
+              lambda y: kept[0]):  # returned alone: not a constant with gradient 0
         with pytest.raises(TypeError, match="used after the grad, jvp, vjp or trace call"):
             ad.grad(g)(2.0)
     # a value of an enclosing transformation that is still running is fine

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
 from autodiff_lite.reverse import Tape
+from autodiff_lite.rules import getitem, sum_to
 
 pytestmark = pytest.mark.library
 
@@ -110,3 +111,25 @@ def test_float_nodes_of_a_lean_tape_keep_their_values() -> None:
     assert tape.values == [0.7, t, 2.0 * t, 2.0 * t + 0.7]
     assert tape.args[1:] == [(0.7,), (t, 2.0), (2.0 * t, 0.7)]
     assert tape.input_adjoints() == [pytest.approx(2.0 * (1 - t * t) + 1.0)]
+
+
+SCALAR_RESULTS = [
+    ("sum", lambda a: anp.sum(a)),
+    ("prod", lambda a: anp.prod(a)),
+    ("logsumexp", lambda a: anp.logsumexp(a)),
+    ("getitem", lambda a: getitem(a, 1)),
+    ("reshape", lambda a: anp.reshape(getitem(a, slice(0, 1)), ())),
+    ("sum_to", lambda a: sum_to(a, ())),
+    ("matmul", lambda a: anp.matmul(a, a)),
+    ("where", lambda a: anp.where(np.array(True), a[0], a[1])),
+]
+
+
+@pytest.mark.parametrize("name, reduce", SCALAR_RESULTS, ids=[n for n, _ in SCALAR_RESULTS])
+def test_an_array_reduced_to_a_scalar_gives_a_python_float(name: str, reduce: Any) -> None:
+    # A 0-d result is a float, not a NumPy scalar, so that the scalar code after
+    # it takes the float paths; a traced one is a float node of the tape.
+    a = np.array([0.5, 2.0, 1.5])
+    assert type(reduce(a)) is float
+    tape = ad.trace(lambda u: reduce(u) * 2.0, a)
+    assert type(tape.values[-2]) is float and type(tape.values[-1]) is float

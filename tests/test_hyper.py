@@ -11,6 +11,7 @@ import autodiff_lite as ad
 from autodiff_lite import hyper
 from autodiff_lite.hyper import (hypergradient, make_problem, memory_comparison,
                                  ridge_weights, unrolled_hypergradient)
+from autodiff_lite.numerical import central_difference
 
 pytestmark = pytest.mark.lagrangian
 
@@ -76,6 +77,31 @@ def test_unrolled_gradient_descent_converges_to_the_ift_answer() -> None:
     assert hypergradient(problem, lam).gradient == pytest.approx(exact, rel=1e-9)
 
 
+def descent_validation(problem: hyper.RidgeProblem, lam: float, steps: int,
+                       eta: float) -> float:
+    """V after `steps` of gradient descent on L from w = 0, with NumPy only."""
+    X, y = problem.X_train, problem.y_train
+    w = np.zeros(problem.n_features)
+    for _ in range(steps):
+        w = w - eta * 2.0 * (X.T @ (X @ w - y) + lam * w)
+    r = problem.X_val @ w - problem.y_val
+    return float(np.mean(r * r))
+
+
+@pytest.mark.parametrize("eta", [None, 0.002])
+def test_unrolled_hypergradient_differentiates_the_descent_it_runs(eta: float | None) -> None:
+    # Few steps, far from the optimum: value and derivative are those of the
+    # truncated descent (with the given step, or 1 / largest eigenvalue of H).
+    problem = make_problem()
+    lam, steps = 1.5, 7
+    largest = 2.0 * (np.linalg.eigvalsh(problem.X_train.T @ problem.X_train).max() + lam)
+    step = 1.0 / largest if eta is None else eta
+    out = unrolled_hypergradient(problem, lam, steps, eta)
+    assert out.value == pytest.approx(descent_validation(problem, lam, steps, step), rel=1e-12)
+    numeric = central_difference(lambda lm: descent_validation(problem, lm, steps, step), lam)
+    assert out.gradient == pytest.approx(float(numeric), rel=1e-7)
+
+
 def test_fixed_point_of_gradient_descent_gives_the_same_hypergradient() -> None:
     """The optimum is the fixed point of one descent step: the IFT by another route."""
     problem = make_problem()
@@ -111,6 +137,28 @@ def test_training_loss_is_the_ridge_objective() -> None:
     X, y = problem.X_train, problem.y_train
     expected = np.sum((X @ w - y) ** 2) + 0.5 * np.sum(w ** 2)
     assert hyper.training_loss(w, 0.5, X, y) == pytest.approx(expected, rel=1e-13)
+
+
+def test_problems_split_fresh_rows_and_scale_their_noise() -> None:
+    p = make_problem(n_train=12, n_val=5, n_features=3, noise=0.0, seed=2)
+    assert p.X_train.shape == (12, 3) and p.X_val.shape == (5, 3) and p.y_val.shape == (5,)
+    # validation rows are not training rows
+    assert not any(np.array_equal(v, t) for v in p.X_val for t in p.X_train)
+    # without noise y = X w_true exactly: one w fits training and validation data
+    X = np.vstack([p.X_train, p.X_val])
+    y = np.concatenate([p.y_train, p.y_val])
+    w, *_ = np.linalg.lstsq(X, y, rcond=None)
+    np.testing.assert_allclose(X @ w, y, atol=1e-12)
+    noisy = make_problem(n_train=12, n_val=5, n_features=3, noise=1.0, seed=2)
+    w, *_ = np.linalg.lstsq(noisy.X_train, noisy.y_train, rcond=None)
+    assert np.linalg.norm(noisy.X_train @ w - noisy.y_train) > 0.1
+
+
+def test_the_memory_ratio_of_a_measurement_of_no_bytes_is_finite() -> None:
+    # tracemalloc may see no new allocation for the IFT: the ratio divides by 1
+    assert hyper.MemoryComparison(10, 0, 5000, 1.0, 1.0).ratio == 5000.0
+    assert hyper.MemoryComparison(10, 1, 5000, 1.0, 1.0).ratio == 5000.0
+    assert hyper.MemoryComparison(10, 400, 5000, 1.0, 1.0).ratio == 12.5
 
 
 def test_problems_are_reproducible() -> None:

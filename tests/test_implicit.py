@@ -158,6 +158,28 @@ def test_memory_does_not_grow_with_the_iterations() -> None:
 
 # -------------------------------------------------------------------- errors
 
+def test_the_stopping_test_is_relative_to_max_of_1_and_z() -> None:
+    # z <- z/2 + x from z0 = 0: z_k = 2x(1 - 2^-k) and |F(z) - z| = 2x·2^-k, so
+    # |change| <= tol·max(1, |z|) first holds at k = ⌈log2(1 + 1/tol)⌉ = 10 for
+    # tol = 1e-3 when x is large (relative), and for x = 0 from z0 = 1, where
+    # z_k = |change| = 2^-k, at k = ⌈log2(1/tol)⌉ = 10 (absolute near 0).
+    big = iterate(lambda z, x: 0.5 * z + x, 1e6, 0.0, tol=1e-3)
+    assert big.iterations == 10 and big.z == pytest.approx(2e6, rel=1e-3)
+    small = iterate(lambda z, x: 0.5 * z + x, 0.0, 1.0, tol=1e-3)
+    assert small.iterations == 10 and small.z == 2.0 ** -10
+    with pytest.raises(FixedPointError) as err:  # no iteration allowed: no residual yet
+        iterate(lambda z, x: 0.5 * z, None, 1.0, max_iter=0)
+    assert err.value.iterations == 0 and err.value.residual == math.inf
+
+
+def test_a_scalar_fixed_point_is_a_float_and_z0_is_not_differentiated() -> None:
+    # F on NumPy scalars still gives a float (as every scalar result does)
+    assert type(fixed_point(lambda z, x: np.cos(z) * x, 0.5, 0.0)) is float
+    # a z0 computed from x only decides where the iteration starts
+    assert ad.grad(lambda x: fixed_point(kepler, x, x))(0.5) == pytest.approx(
+        dz_closed(0.5), rel=1e-9)
+
+
 def test_non_convergence_reports_iterations_and_residual() -> None:
     with pytest.raises(FixedPointError, match=r"did not converge in 30 iterations.*"
                                               r"residual") as err:
@@ -261,10 +283,29 @@ def test_conjugate_gradient_with_hessian_vector_products() -> None:
     np.testing.assert_allclose(v, np.linalg.solve(H, b), rtol=1e-9)
 
 
+def test_conjugate_gradient_may_take_more_than_n_steps_in_floating_point() -> None:
+    # A Hilbert matrix (condition number 1.5e7 at n = 6) needs more than n steps in
+    # floating point; the default max_iter (10 n) leaves room for them.
+    n = 6
+    H = 1.0 / (np.arange(n)[:, None] + np.arange(n)[None, :] + 1.0)
+    b = np.ones(n)
+    calls = []
+
+    def matvec(v):
+        calls.append(1)
+        return H @ v
+
+    v = conjugate_gradient(matvec, b)
+    assert len(calls) > n
+    np.testing.assert_allclose(v, np.linalg.solve(H, b), rtol=1e-6)
+
+
 def test_conjugate_gradient_errors() -> None:
     np.testing.assert_array_equal(conjugate_gradient(lambda v: v, np.zeros(3)), 0.0)
     with pytest.raises(ValueError, match="not positive definite"):
         conjugate_gradient(lambda v: -v, np.ones(3))
+    with pytest.raises(ValueError, match="not positive definite"):  # pᵀHp = 0: singular
+        conjugate_gradient(lambda v: 0.0 * v, np.ones(3))
     with pytest.raises(ValueError, match="matvec returned shape"):
         conjugate_gradient(lambda v: v[:2], np.ones(3))
     H = _spd(10, 0)

@@ -352,6 +352,65 @@ def test_back_substitution_on_a_general_upper_triangle() -> None:
                                rtol=1e-10)
 
 
+def test_triangularity_sees_every_entry_below_the_diagonal() -> None:
+    for k in (1, 2):  # the first subdiagonal and one further down
+        A = -np.eye(4)
+        A[k, 0] = 0.5
+        for form in (A, sp.csr_matrix(A)):
+            assert not L.is_upper_triangular(form)
+            with pytest.raises(ValueError, match="not upper triangular"):
+                L.solve(form, np.ones(4))
+    # an explicitly stored zero below the diagonal is no entry
+    stored_zero = sp.csr_matrix((np.array([-1.0, 0.0, -1.0]), (np.array([0, 1, 1]),
+                                                               np.array([0, 0, 1]))),
+                                shape=(2, 2))
+    assert stored_zero.nnz == 3
+    assert L.is_upper_triangular(stored_zero)
+    np.testing.assert_allclose(L.solve(stored_zero, np.ones(2)), [-1.0, -1.0])
+
+
+def test_back_substitution_adds_up_duplicate_entries_of_a_sparse_matrix() -> None:
+    # A CSR matrix that is not in canonical form may hold one entry in pieces
+    # (as scipy's constructors from triplets do before summing): the diagonal too.
+    data = np.array([-0.5, -0.5, 2.0, 1.0, -2.0])
+    indices = np.array([0, 0, 1, 1, 1])
+    indptr = np.array([0, 3, 5])
+    A = sp.csr_matrix((data, indices, indptr), shape=(2, 2))
+    dense = np.array([[-1.0, 2.0], [0.0, -1.0]])
+    np.testing.assert_array_equal(A.toarray(), dense)
+    b = np.array([1.0, 3.0])
+    np.testing.assert_allclose(L.back_substitution(A, b), np.linalg.solve(dense, b))
+
+
+def test_general_solve_accepts_an_ill_conditioned_system() -> None:
+    # cond(A) ≈ 4e12: far from 1/eps (4.5e15), so a solution worth having
+    A = np.array([[1.0, 1.0], [1.0, 1.0 + 1e-12]])
+    b = np.array([1.0, 2.0])
+    assert 1e12 < np.linalg.cond(A) < 1e13
+    np.testing.assert_allclose(L.solve(A, b, "general"), [1.0 - 1e12, 1e12], rtol=1e-3)
+
+
+def test_sparse_system_stores_no_zero_partials() -> None:
+    # ∂(x·y)/∂x = y = 0 here: "only partials that are nonzero are stored"
+    tape = ad.trace(lambda x, y: x * y + anp.sin(x), 1.5, 0.0)
+    A, _ = L.system(tape, sparse=True)
+    assert np.all(A.data != 0.0)
+    dense, _ = L.system(tape, sparse=False)
+    assert A.nnz == np.count_nonzero(dense)
+
+
+def test_a_nan_value_recomputed_as_nan_satisfies_its_constraint() -> None:
+    # log of a negative entry is nan in the forward pass and again when the
+    # constraint is checked: nan == nan is False, but the constraint holds
+    def f(x):
+        return anp.sum(anp.where(np.array([True, False]), x, anp.log(x - 5.0)))
+    with np.errstate(invalid="ignore"):
+        tape = ad.trace(f, np.array([1.0, 2.0]))
+        constraints = L.constraint_residuals(tape)
+    assert np.any(np.isnan(tape.values[2]))
+    np.testing.assert_array_equal(constraints, 0.0)
+
+
 # --------------------------------------------------- cyclic constraints (000)
 
 seed000 = functools.partial(problems.seed000_f, anp)  # b = a·a: a node with a repeated parent
@@ -400,6 +459,15 @@ def test_cyclic_linear_system_needs_the_general_solver() -> None:
         L.solve(cyc.A, cyc.b, "backsub")
     np.testing.assert_allclose(L.solve(sp.csr_matrix(cyc.A), cyc.b, "general"),
                                cyc.multipliers, rtol=1e-12)
+
+
+def test_cyclic_adjoints_of_one_scalar_unknown() -> None:
+    # z = x cos z (Kepler's equation): dz/dx = cos z / (1 + x sin z); output=0
+    x = 0.5
+    z = ad.fixed_point(lambda z, x: x * anp.cos(z), x, 0.0)
+    result = L.cyclic_adjoints(lambda z, x: z - x * anp.cos(z), z, x, output=0)
+    assert type(result.gradient) is float
+    assert result.gradient == pytest.approx(math.cos(z) / (1.0 + x * math.sin(z)), rel=1e-12)
 
 
 def test_cyclic_errors() -> None:

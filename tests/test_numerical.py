@@ -152,11 +152,52 @@ def test_check_grads_argument_errors() -> None:
         ad.check_grads(anp.sin, 1.0)
     with pytest.raises(ValueError, match="unknown modes"):
         ad.check_grads(anp.sin, (1.0,), modes=("sideways",))
+    with pytest.raises(ValueError, match="order must be at least 1"):
+        ad.check_grads(anp.sin, (1.0,), order=0)  # would check nothing
+
+
+def test_check_grads_order_two_in_forward_mode_alone() -> None:
+    from autodiff_lite.core import Primitive, bind
+
+    # The mirror of the reverse-mode case: the JVP rule freezes x, the VJP rule
+    # is traced, so only forward mode's second derivative is wrong.
+    half = Primitive("half_frozen_cube", lambda x: x * x * x,
+                     (lambda t, z, x: t * 3.0 * ad.primal(x) ** 2,),
+                     (lambda g, z, x: g * 3.0 * x * x,))
+    ad.check_grads(lambda x: bind(half, x), (1.5,), order=2, modes="rev")
+    ad.check_grads(lambda x: bind(half, x), (1.5,), order=1, modes="fwd")
+    with pytest.raises(AssertionError, match=r"forward mode \(jvp\) at order 2"):
+        ad.check_grads(lambda x: bind(half, x), (1.5,), order=2, modes="fwd")
+
+
+def test_check_grads_reverse_mode_uses_a_random_cotangent() -> None:
+    from autodiff_lite.core import Primitive, bind
+
+    # A VJP rule that ignores its cotangent gives the gradient of sum(f): right
+    # for a cotangent of ones, wrong for any other.
+    deaf = Primitive("deaf_sin", np.sin, (lambda t, z, x: t * anp.cos(x),),
+                     (lambda g, z, x: anp.cos(x),))
+    with pytest.raises(AssertionError, match=r"reverse mode \(vjp\) at order 1"):
+        ad.check_grads(lambda x: bind(deaf, x), (np.array([0.3, 1.1, -0.4]),), order=1,
+                       modes="rev")
+
+
+def test_check_grads_refuses_a_derivative_of_the_wrong_shape() -> None:
+    from autodiff_lite.core import Primitive, bind
+
+    # A scalar function whose JVP rule returns a 1-element array: NumPy would
+    # broadcast the comparison and pass it; check_grads names the shapes.
+    boxed = Primitive("boxed_double", lambda x: 2.0 * x, (lambda t, z, x: np.array([2.0 * t]),),
+                      (lambda g, z, x: 2.0 * g,))
+    with pytest.raises(AssertionError, match=r"shape \(1,\) from AD but \(\) from finite"):
+        ad.check_grads(lambda x: bind(boxed, x), (1.5,), order=1, modes="fwd")
 
 
 def test_differences_take_one_number_in_float64() -> None:
     # float32's spacing at 3 is 2.4e-7: stepping in float32 gave 5.98 for d(x²)/dx
     assert central_difference(lambda x: x * x, np.float32(3.0)) == pytest.approx(6.0, rel=1e-9)
+    # f itself is evaluated in float64 too (exp of a float32 is a float32, 7 digits)
+    assert central_difference(np.exp, np.float32(1.0)) == pytest.approx(math.e, rel=1e-9)
     with pytest.raises(TypeError, match="one number.*numerical_jacobian"):
         forward_difference(np.sin, np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match="below the spacing of floats at x = 1.0"):

@@ -18,7 +18,7 @@ from hypothesis.extra.numpy import arrays
 
 import autodiff_lite as ad
 import autodiff_lite.numpy as anp
-from autodiff_lite.rules import RULES, sum_to, untake
+from autodiff_lite.rules import RULES, register, sum_to, untake
 
 pytestmark = pytest.mark.library
 
@@ -170,3 +170,10 @@ def test_gradient_has_the_shape_and_type_of_its_input(case: Case) -> None:
     for x, g in zip(args, grads):
         assert type(g) is type(x)
         assert np.shape(g) == np.shape(x)
+
+
+def test_a_second_row_of_the_same_name_is_refused() -> None:
+    # Another module's row must not silently replace one of the table (re-adding
+    # the same row keeps the table as it was, whatever the outcome).
+    with pytest.raises(ValueError, match="'exp' is already in the rule table"):
+        register(RULES["exp"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,9 @@ def test_counts_by_hand() -> None:
     assert flops(ad.trace(lambda a: anp.sum(a.T), a)) == 6  # the transpose is free
     # subtract the max, exp, add up, log: four per entry of the input
     assert flops(ad.trace(anp.logsumexp, np.ones(10))) == 4 * 10
+    # where is elementwise: one per output entry
+    mask = np.array([[True, False, True], [False, True, True]])
+    assert flops(ad.trace(lambda a: anp.where(mask, a, 0.0), a)) == 6
 
 
 def test_gradient_cost_counts_operations_not_inputs() -> None:
@@ -53,6 +58,9 @@ def test_gradient_cost_counts_operations_not_inputs() -> None:
     cost = gradient_cost(lambda x1, x2: x1 * x2, 2.0, 3.0)
     assert (cost.f_nodes, cost.f_flops, cost.grad_nodes, cost.grad_flops) == (1, 1, 3, 3)
     assert cost.ratio == 3.0
+    with pytest.raises(TypeError, match="gradient_cost requires a function with a scalar "
+                                        r"output.*shape \(3,\)"):
+        gradient_cost(lambda x: x * 2.0, np.ones(3))
 
 
 @pytest.mark.parametrize("name", WORKLOADS)
@@ -132,3 +140,27 @@ def test_a_peak_inside_a_nested_measurement_reaches_every_enclosing_one() -> Non
         return first, second
     ((first, second), mid), outer = peak_memory(lambda: peak_memory(middle))
     assert second < 16_000_000 <= 24_000_000 <= first <= mid <= outer
+
+
+def test_a_peak_counts_only_what_was_allocated_inside_the_measurement() -> None:
+    def holding() -> tuple[int, int]:
+        big = np.ones(3_000_000)  # 24 MB held while the inner one measures
+        _, inner = peak_memory(lambda: np.ones(1_000_000).sum())
+        return inner, big.size
+    (inner, _), outer = peak_memory(holding)
+    assert 8_000_000 <= inner < 16_000_000 and outer >= 32_000_000
+
+
+def test_peak_memory_stops_tracing_only_if_it_started_it() -> None:
+    was_tracing = tracemalloc.is_tracing()  # False unless run under -X tracemalloc
+    if was_tracing:
+        tracemalloc.stop()
+    try:
+        peak_memory(lambda: np.ones(10).sum())
+        assert not tracemalloc.is_tracing()  # tracing slows every later allocation
+        tracemalloc.start()
+        peak_memory(lambda: np.ones(10).sum())
+        assert tracemalloc.is_tracing()  # the caller's own tracing goes on
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()

@@ -234,14 +234,13 @@ def reshape(x: Any, newshape: Any) -> Any:
         raise ValueError(f"reshape: only one dimension can be -1 (unknown), not {newshape}")
     size = int(np.prod(shape(x)))
     known = int(np.prod([n for n in newshape if n != -1]))
-    if -1 in newshape and (known == 0 or size % known):  # no length, or no unique one, fits
+    # a -1 needs one length that fits (none after a 0, none if known does not divide)
+    fits = (known != 0 and size % known == 0) if -1 in newshape else known == size
+    if not fits:
         raise ValueError(f"cannot reshape an array of shape {shape(x)} "
                          f"(size {size}) into shape {newshape}")
     if -1 in newshape:
         newshape = tuple(size // known if n == -1 else n for n in newshape)
-    if int(np.prod(newshape)) != size:
-        raise ValueError(f"cannot reshape an array of shape {shape(x)} "
-                         f"(size {size}) into shape {newshape}")
     return bind(reshape_p, x, shape=newshape)
 
 

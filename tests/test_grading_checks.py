@@ -592,3 +592,118 @@ def test_seed_1000_is_the_first_hidden_one() -> None:
     with pytest.raises(AssertionError) as exc:
         checks.check_unbroadcast(wrong, seed=999)
     assert HIDDEN_MARK not in str(exc.value)
+
+
+# Mistakes that only one part of a check catches (found by mutation testing: with
+# that part weakened or removed, each of them passed).
+
+def test_a_difference_that_ignores_its_step_for_1e_3_fails() -> None:
+    # h = 1e-3 hard-coded: right for the h = 1e-3 case, not for h = 1e-2
+    with pytest.raises(AssertionError, match=r"h = 1e-02"):
+        checks.check_difference(lambda f, x, h: central(f, x, 1e-3), "central", seed=0)
+
+
+def test_a_missing_elementary_function_is_named() -> None:
+    ops = {k: v for k, v in OPS.items() if k != "cos"}  # cos not defined yet
+    with pytest.raises(AssertionError, match=r"needs your functions cos; define them"):
+        checks.check_derivative(derivative, ops, seed=0)
+
+
+def test_a_negation_that_keeps_the_primal_fails() -> None:
+    class KeepsPrimal(Dual):
+        def __neg__(self) -> Dual:  # -a with a's own value: only the tangent negated
+            return KeepsPrimal(self.primal, -self.tangent)
+    # a - b = a + (-b) then has the right tangent and the wrong value
+    with pytest.raises(AssertionError, match=r"the primal of a - b"):
+        checks.check_dual_arithmetic(KeepsPrimal, seed=0)
+
+
+def test_a_power_rule_without_the_inner_tangent_fails() -> None:
+    class Power(Dual):
+        def __pow__(self, c: float) -> Dual:  # c·a^(c-1), forgetting · da
+            return Power(self.primal ** c, c * self.primal ** (c - 1))
+    # right whenever da = 1, as in derivative(f): only a tangent other than 1 shows it
+    with pytest.raises(AssertionError, match=r"the tangent of a \*\* c"):
+        checks.check_dual_arithmetic(Power, seed=0)
+
+
+def test_a_product_rule_with_one_term_fails() -> None:
+    class OneTerm(Dual):
+        def __mul__(self, o: object) -> Dual:  # da·b, forgetting a·db
+            o = Dual.lift(o)
+            return OneTerm(self.primal * o.primal, self.tangent * o.primal)
+        __rmul__ = __mul__
+    # right for a * c and c * a (a float has tangent 0): only two duals show it
+    with pytest.raises(AssertionError, match=r"the tangent of a \* b"):
+        checks.check_dual_arithmetic(OneTerm, seed=0)
+
+
+def test_a_quotient_that_treats_the_divisor_as_constant_fails() -> None:
+    class ConstantDivisor(Dual):
+        def __truediv__(self, o: object) -> Dual:  # the rule of a / c, used for a / b too
+            o = Dual.lift(o)
+            return ConstantDivisor(self.primal / o.primal, self.tangent / o.primal)
+
+        def __rtruediv__(self, c: object) -> Dual:  # c / a written out on its own, right
+            return ConstantDivisor(c / self.primal,  # type: ignore[operator]
+                                   -c * self.tangent / self.primal ** 2)  # type: ignore[operator]
+    with pytest.raises(AssertionError, match=r"the tangent of a / b"):
+        checks.check_dual_arithmetic(ConstantDivisor, seed=0)
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("exp", lambda x: Dual(math.exp(x.primal), math.exp(x.primal))),  # forgets · dx
+    ("log", lambda x: Dual(math.log(x.primal), 1.0 / x.primal)),  # forgets · dx
+    ("sin", lambda x: Dual(math.sin(x.primal), -math.cos(x.primal) * x.tangent)),  # sign
+    ("cos", lambda x: Dual(math.cos(x.primal), math.sin(x.primal) * x.tangent)),  # sign
+])
+def test_a_wrong_rule_for_one_function_fails(name: str, rule: Any) -> None:
+    # forgetting · dx is right whenever dx = 1, as in derivative(f)
+    ops = dict(OPS, **{name: lambda x: rule(x) if isinstance(x, Dual) else OPS[name](x)})
+    with pytest.raises(AssertionError, match=rf"the tangent of {name}\(Dual"):
+        checks.check_dual_functions(ops, Dual, seed=0)
+
+
+def test_jvp_returning_the_output_dual_as_its_value_fails() -> None:
+    def whole_dual(f, p, t):  # type: ignore[no-untyped-def]
+        out = f(*[Dual(a, b) for a, b in zip(p, t)])
+        return out, out.tangent  # the Dual itself, not its primal
+    with pytest.raises(AssertionError, match=r"the value returned by jvp .*expected a number"):
+        checks.check_jvp(whole_dual, OPS, seed=0)
+
+
+def test_jvp_that_ignores_the_direction_fails() -> None:
+    def all_ones(f, p, t):  # type: ignore[no-untyped-def]
+        out = f(*[Dual(a, 1.0) for a in p])  # J·(1, 1), whatever v is
+        return out.primal, out.tangent
+    with pytest.raises(AssertionError, match=r"J·v returned by jvp"):
+        checks.check_jvp(all_ones, OPS, seed=0)
+
+    def first_input(f, p, t):  # type: ignore[no-untyped-def]
+        out = f(*[Dual(a, float(i == 0)) for i, a in enumerate(p)])  # ∂f/∂x1, Liu's v
+        return out.primal, out.tangent
+    with pytest.raises(AssertionError, match=r"J·v returned by jvp"):
+        checks.check_jvp(first_input, OPS, seed=0)
+
+
+def test_a_small_step_difference_beside_a_dual_pass_fails() -> None:
+    # f at x ± 1e-6: close to x, but not x; numerical differentiation all the same
+    def derivative_fd(f):  # type: ignore[no-untyped-def]
+        def df(x):  # type: ignore[no-untyped-def]
+            f(Dual(x, 1.0))
+            h = 1e-6 * max(1.0, abs(x))
+            return (f(x + h) - f(x - h)) / (2 * h)
+        return df
+    with pytest.raises(AssertionError, match="plain numbers other than x"):
+        checks.check_derivative(derivative_fd, OPS, seed=0)
+
+
+def test_a_jacobian_from_one_pass_with_vector_tangents_is_not_the_method_asked() -> None:
+    # right values, but one pass carrying all n tangents at once: ps1 asks for n
+    # passes, one per input, with tangent e_j
+    def one_pass(f, x):  # type: ignore[no-untyped-def]
+        n = len(x)
+        return np.array([o.tangent for o in f([Dual(v, np.eye(n)[j])
+                                                for j, v in enumerate(x)])])
+    with pytest.raises(AssertionError, match=r"number of forward passes .*expected \d, got 1"):
+        checks.check_jacobian(one_pass, OPS, seed=0)

@@ -614,3 +614,125 @@ def test_selfcheck_prints_a_verdict(ps4: dict[str, Any], capsys: pytest.CaptureF
     assert capsys.readouterr().out.startswith("✓ check_cost_ratio:")
     assert selfcheck(checks.check_cost_ratio, lambda nodes: 2.0) is False
     assert "✗ check_cost_ratio: not yet." in capsys.readouterr().out
+
+
+# Mistakes that only one part of a check catches (found by mutation testing: with
+# that part weakened or removed, each of them passed).
+
+ELEMENTWISE = ("add", "subtract", "multiply", "true_divide", "exp", "sin", "tanh")
+
+
+@pytest.mark.parametrize("name", ["add", "subtract", "multiply", "true_divide"])
+@pytest.mark.parametrize("seed", [2, 1002])  # the seeds of ps2's visible and hidden test
+def test_ps2_rule_that_unbroadcasts_only_its_second_argument_fails(
+        ps2: dict[str, Any], name: str, seed: int) -> None:
+    # only the argument on the right is unbroadcast: x broadcast against y (x of
+    # shape (4,) or (3, 1) with y of shape (3, 4) or (1, 4)) gets a cotangent too big
+    rules = ps2["vjp_rules"]
+    full = {"add": lambda g, y: g, "subtract": lambda g, y: g, "multiply": lambda g, y: g * y,
+            "true_divide": lambda g, y: g / y}[name]
+
+    def only_y(g: Any, z: Any, x: Any, y: Any) -> tuple:
+        return full(g, y), rules[name](g, z, x, y)[1]
+    with pytest.raises(AssertionError, match=rf"argument 0 of the {name} rule.*unbroadcast it"):
+        checks.check_vjp_rules(dict(rules, **{name: only_y}), ELEMENTWISE, seed=seed)
+
+
+def test_ps2_sweep_with_an_adjoint_too_many_fails(ps2: dict[str, Any]) -> None:
+    def backward(tape: Any, output: Any) -> list:  # the output's seed appended as a node
+        return [*ps2["backward"](tape, output), 1.0]
+    with pytest.raises(AssertionError, match=r"the number of adjoints backward returned .*"
+                                             r"expected \d+, got \d+"):
+        checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=0)
+
+
+def test_ps2_sweep_returning_a_dict_of_adjoints_fails(ps2: dict[str, Any]) -> None:
+    def backward(tape: Any, output: Any) -> dict:  # {node index: adjoint}, not the list asked
+        return dict(enumerate(ps2["backward"](tape, output)))
+    with pytest.raises(AssertionError, match=r"expected a list with one adjoint per node, "
+                                             r"got dict"):
+        checks.check_tape_adjoints(ps2["trace"], backward, ops2(ps2), seed=0)
+
+
+def test_ps2_grad_with_a_sign_slip_that_only_the_targets_see_fails() -> None:
+    # subtract's rule gives y the cotangent +g: in the network's loss only Y is
+    # subtracted, so every parameter's gradient is right and Y's is not
+    ns = solutions("ps2_reverse_mode")  # a fresh copy: its rules are changed below
+    ns["vjp_rules"]["subtract"] = lambda g, z, x, y: (ns["unbroadcast"](g, np.shape(x)),
+                                                      ns["unbroadcast"](g, np.shape(y)))
+    with pytest.raises(AssertionError, match=r"the gradient with respect to Y of"):
+        checks.check_gradient_network(ns["grad"], ops2(ns), seed=0)
+
+
+def test_ps2_hvp_from_three_gradients_fails(ps2: dict[str, Any]) -> None:
+    grad = ps2["grad"]
+
+    def one_sided(f, x, v):  # type: ignore[no-untyped-def]
+        # a second-order one-sided difference: right, but three gradients where
+        # the central difference needs two
+        eps = 1e-4 / max(1.0, float(np.linalg.norm(v)))
+        g0, g1, g2 = grad(f)(x), grad(f)(x + eps * v), grad(f)(x + 2 * eps * v)
+        return (-3 * g0 + 4 * g1 - g2) / (2 * eps)
+    with pytest.raises(AssertionError, match=r"evaluated f 3 times.*two gradients suffice"):
+        checks.check_hvp(one_sided, ops2(ps2), seed=8)
+
+
+def test_ps2_hvp_with_a_tiny_absolute_step_fails_on_a_short_v(ps2: dict[str, Any]) -> None:
+    grad = ps2["grad"]
+
+    def absolute_step(f, x, v):  # type: ignore[no-untyped-def]
+        # fine for v of length 1 and 10⁴; for v of length 10⁻⁴, x moves by 10⁻¹³
+        return (grad(f)(x + 1e-9 * v) - grad(f)(x - 1e-9 * v)) / 2e-9
+    with pytest.raises(AssertionError, match=r"length 0.0001.*the step should scale with v"):
+        checks.check_hvp(absolute_step, ops2(ps2), seed=8)
+
+
+def test_ps3_assemble_that_overwrites_a_repeated_parent_fails(ps3: dict[str, Any]) -> None:
+    def overwrites(nodes: list) -> tuple:
+        n = len(nodes)
+        A = -np.eye(n)
+        for k, node in enumerate(nodes):
+            for i, partial in zip(node["parents"], node["partials"]):
+                A[i, k] = partial  # `=` for `+=`: b = a * a gets ∂b/∂a = a, not 2a
+        b = np.zeros(n)
+        b[-1] = -1.0
+        return A, b
+    with pytest.raises(AssertionError, match=r"A for Vieira's f"):
+        checks.check_assemble(overwrites, seed=0)
+
+
+def test_ps4_conjugate_gradient_without_a_stopping_test_fails(ps4: dict[str, Any]) -> None:
+    def every_direction(matvec: Any, b: Any) -> Any:
+        b = np.asarray(b, dtype=float)
+        v, r = np.zeros_like(b), b.copy()
+        p, rr = r.copy(), r @ r
+        for _ in range(len(b)):  # as many steps as unknowns, however small r already is
+            if rr == 0.0:
+                break
+            Hp = matvec(p)
+            step = rr / (p @ Hp)
+            v, r = v + step * p, r - step * Hp
+            p, rr = r + (r @ r / rr) * p, r @ r
+        return v
+    with pytest.raises(AssertionError, match=r"used \d+ products H·v on the 60x60 .*4 suffice"):
+        checks.check_conjugate_gradient(every_direction, seed=3)
+
+
+def test_ps4_conjugate_gradient_with_scipys_tolerance_fails(ps4: dict[str, Any]) -> None:
+    # stops at a relative residual of 1e-5 (SciPy's default): some digits short
+    with pytest.raises(AssertionError, match=r"the solution of"):
+        checks.check_conjugate_gradient(
+            lambda mv, b: ps4["conjugate_gradient"](mv, b, tol=1e-5), seed=3)
+
+
+def test_ps4_hypergradient_that_solves_for_w_with_numpy_fails(ps4: dict[str, Any]) -> None:
+    # CG for v, as asked, but np.linalg.solve for w*
+    ns = {"np": np, "conjugate_gradient": ps4["conjugate_gradient"]}
+    exec('''
+def solved_w(X, y, Xv, yv, lam):
+    w = np.linalg.solve(2.0 * X.T @ X + 2.0 * lam * np.eye(X.shape[1]), 2.0 * X.T @ y)
+    hvp = lambda v: 2.0 * X.T @ (X @ v) + 2.0 * lam * v
+    return -float(conjugate_gradient(hvp, 2.0 * Xv.T @ (Xv @ w - yv) / len(yv)) @ (2.0 * w))
+''', ns)
+    with pytest.raises(AssertionError, match=r"numpy\.linalg"):
+        checks.check_ridge_hypergradient(ns["solved_w"], seed=4)

@@ -736,3 +736,19 @@ def solved_w(X, y, Xv, yv, lam):
 ''', ns)
     with pytest.raises(AssertionError, match=r"numpy\.linalg"):
         checks.check_ridge_hypergradient(ns["solved_w"], seed=4)
+
+
+@pytest.mark.parametrize("forgotten", [0, 1])
+def test_ps2_a_rule_that_unbroadcasts_one_argument_fails_on_every_seed(
+        ps2: dict[str, Any], forgotten: int) -> None:
+    # Each binary rule gets one call where its first argument is broadcast and one
+    # where its second is: drawn from all pairs, forgetting to unbroadcast x
+    # passed at seeds 6, 7 and 11 (neither array call broadcast x there).
+    rules, ub = ps2["vjp_rules"], ps2["unbroadcast"]
+
+    def one_side(g: Any, z: Any, x: Any, y: Any) -> tuple:  # add's rule, half unbroadcast
+        return (g, ub(g, np.shape(y))) if forgotten == 0 else (ub(g, np.shape(x)), g)
+    for seed in range(12):
+        with pytest.raises(AssertionError, match=rf"argument {forgotten} of the add rule.*"
+                                                 r"unbroadcast it"):
+            checks.check_vjp_rules(dict(rules, add=one_side), ("add",), seed=seed)

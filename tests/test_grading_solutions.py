@@ -752,3 +752,40 @@ def test_ps2_a_rule_that_unbroadcasts_one_argument_fails_on_every_seed(
         with pytest.raises(AssertionError, match=rf"argument {forgotten} of the add rule.*"
                                                  r"unbroadcast it"):
             checks.check_vjp_rules(dict(rules, add=one_side), ("add",), seed=seed)
+
+
+def test_ps3_fixed_point_with_a_loose_stopping_test_fails(ps3: dict[str, Any]) -> None:
+    # stops when a step moves z by 1e-8 (relative): where F = 0.99 z + x contracts
+    # slowly, z is then still 100 times that from z*, an error of 1e-6
+    with pytest.raises(AssertionError, match=r"the fixed point z\* of F\(z, x\) = 0.99 z \+ x"):
+        checks.check_fixed_point(lambda F, x, z0: ps3["fixed_point"](F, x, z0, tol=1e-8),
+                                 seed=0)
+
+
+def test_ps3_implicit_jacobian_from_a_truncated_series_fails() -> None:
+    def neumann(F_z: Any, F_x: Any, z: Any, x: Any) -> Any:
+        # (I - F_z)⁻¹ ≈ I + F_z + ... + F_z¹⁹: where |F_z| is 0.6 (seed 1), an error
+        # of about 2e-5 relative
+        Jz, Jx = np.asarray(F_z(z, x)), np.asarray(F_x(z, x))
+        term, total = Jx, Jx.copy()
+        for _ in range(19):
+            term = Jz @ term
+            total = total + term
+        return total
+    with pytest.raises(AssertionError, match=r"dz\*/dx"):
+        checks.check_implicit_jacobian(neumann, seed=1)
+
+
+def test_ps4_product_through_logarithms_loses_the_sign() -> None:
+    def by_logs(x: Any) -> Any:
+        # prod(x) as exp(Σ log|x_i|) (no overflow, zeros set aside): its sign is lost
+        x = np.asarray(x, dtype=float)
+        zeros = np.flatnonzero(x == 0.0)
+        if len(zeros) == 0:
+            return np.exp(np.sum(np.log(np.abs(x)))) / x
+        g = np.zeros_like(x)
+        if len(zeros) == 1:
+            g[zeros[0]] = np.exp(np.sum(np.log(np.abs(np.delete(x, zeros[0])))))
+        return g
+    with pytest.raises(AssertionError, match=r"∇ prod\(x\) by division"):
+        checks.check_product_gradient(by_logs, "division", seed=0, seconds=60.0)

@@ -789,3 +789,18 @@ def test_ps4_product_through_logarithms_loses_the_sign() -> None:
         return g
     with pytest.raises(AssertionError, match=r"∇ prod\(x\) by division"):
         checks.check_product_gradient(by_logs, "division", seed=0, seconds=60.0)
+
+
+def test_ps4_hypergradient_with_cg_at_scipys_tolerance_fails(ps4: dict[str, Any]) -> None:
+    # the right method, but both solves stop at a relative residual of 1e-5
+    def loose_cg(matvec: Any, b: Any) -> Any:
+        return ps4["conjugate_gradient"](matvec, b, tol=1e-5)
+    ns = {"np": np, "conjugate_gradient": loose_cg}
+    exec('''
+def loose(X, y, Xv, yv, lam):
+    hvp = lambda v: 2.0 * X.T @ (X @ v) + 2.0 * lam * v
+    w = conjugate_gradient(hvp, 2.0 * X.T @ y)
+    return -float(conjugate_gradient(hvp, 2.0 * Xv.T @ (Xv @ w - yv) / len(yv)) @ (2.0 * w))
+''', ns)
+    with pytest.raises(AssertionError, match=r"dV/dλ for a ridge problem"):
+        checks.check_ridge_hypergradient(ns["loose"], seed=4)

@@ -453,6 +453,19 @@ def test_a_jacobian_that_seeds_its_list_in_place_is_forward_mode() -> None:
     checks.check_jacobian(seeding, OPS, seed=0)
 
 
+@pytest.mark.parametrize("method, u", [("forward", np.finfo(float).eps ** 0.5),
+                                       ("central", np.finfo(float).eps ** (1 / 3))])
+def test_a_step_that_grows_with_the_value_of_f_fails_step_choice(method: str,
+                                                                  u: float) -> None:
+    # the best step depends on the length over which f varies (|x| here), not on
+    # the size of f: scaled by |f(x)| too, it is far too long for a large f
+    def difference(f, x, h=None):  # type: ignore[no-untyped-def]
+        h = u * max(1.0, abs(x), abs(f(x))) if h is None else h
+        return difference_with(method, lambda _: h)(f, x)
+    with pytest.raises(AssertionError, match="the step is too large"):
+        checks.check_step_choice(difference, method, seed=0)
+
+
 def test_careless_step_fails_step_choice() -> None:
     with pytest.raises(AssertionError, match="step is too"):
         checks.check_step_choice(lambda f, x, h=1e-3: (f(x + h) - f(x)) / h, "forward",

@@ -107,16 +107,19 @@ def _check_step_size(student: Any, method: str, x: float) -> None:
     where the student's function evaluates f (the nearest to x: an answer may
     first take a rough look farther out), and judged by the error model the
     statement describes, for a function whose derivatives are the size of f.
+    That size is large (10⁴), so a step that grows with |f(x)| instead of with
+    |x| is far too large here: the best step depends on the length over which f
+    varies, not on how big f is.
     """
     scale = max(1.0, abs(x))
     points: list[float] = []
 
     def f(t: Any) -> Any:  # a number, or an array of them: both are fine
         points.extend(np.ravel(np.asarray(t, dtype=float)).tolist())
-        return np.exp((t - x) / scale)
+        return 1e4 * np.exp((t - x) / scale)
     call_student(student, f, x, name=f"{method}_difference",
                  task=f"the {method} difference with a good step",
-                 shown=f"f(t) = exp((t - x) / max(1, |x|)), x = {num(x)}")
+                 shown=f"f(t) = 10⁴·exp((t - x) / max(1, |x|)), x = {num(x)}")
     h = min((abs(t - x) for t in points if t != x), default=0.0)
     if h == 0.0:
         raise AssertionError(f"{method}_difference(f, x) at x = {num(x)} evaluated f "

@@ -73,6 +73,19 @@ def test_fmt_never_prints_negative_zero():
     assert viz.fmt(-0.0004, digits=2) == "-4.00e-04"
 
 
+def test_fmt_switches_format_exactly_at_its_bounds():
+    # fixed notation for 10^-digits <= |x| < 10^6, both ends as written
+    assert viz.fmt(0.001) == "0.001" and viz.fmt(-0.01, digits=2) == "-0.01"
+    assert viz.fmt(999999.0) == "999999.000"
+    assert viz.fmt(1e6) == "1.000e+06" and viz.fmt(-3e6) == "-3.000e+06"
+    assert [viz.fmt(v) for v in (math.inf, -math.inf, math.nan)] == ["inf", "-inf", "nan"]
+
+
+def test_fmt_writes_out_arrays_of_up_to_four_numbers():
+    assert viz.fmt(np.arange(4.0)) == "[0.000, 1.000, 2.000, 3.000]"
+    assert viz.fmt(np.arange(5.0)) == "array(5,)"
+
+
 # ------------------------------------------------------------------ derivatives read off the tape
 
 def test_local_partials_are_the_hand_derivatives(tape):
@@ -116,6 +129,21 @@ def test_forward_tangents_reject_wrong_directions(tape):
         viz.forward_tangents(tape, (1.0,))
     with pytest.raises(ValueError, match="shape"):
         viz.forward_tangents(tape, (np.ones(2), 0.0))
+
+
+def test_forward_tangents_skip_constant_arguments():
+    # f = 3 x - 1.25: v̇1 = 3 v̇0, v̇2 = v̇1; the constants carry no tangent
+    t = ad.trace(lambda x: 3.0 * x - 1.25, 2.0)
+    assert viz.forward_tangents(t) == [1.0, 3.0, 3.0]
+    assert viz.tangent_trace(t).rows[1][1:] == ("∂v₁/∂v₀·v̇₀", "3.000×1.000", "3.000")
+
+
+def test_a_tangent_takes_the_shape_of_its_node():
+    # x + (1, 1, 1) for a scalar x: the sum's tangent is ẋ in every entry
+    tangents = viz.forward_tangents(ad.trace(lambda x: x + np.ones(3), 2.0))
+    assert tangents[0] == 1.0
+    assert isinstance(tangents[1], np.ndarray) and tangents[1].shape == (3,)
+    np.testing.assert_array_equal(tangents[1], [1.0, 1.0, 1.0])
 
 
 # ------------------------------------------------------------------ draw
@@ -189,6 +217,30 @@ def test_draw_elides_the_middle_of_long_chains():
     dashed = [(a, b) for a, b, attrs in edge_lines(src) if "dashed" in (attrs or "")]
     assert dashed == [("n9", "elided"), ("elided", "n92")]
     assert len(node_lines(viz.draw(t).source)) == 50  # the default keeps 50 boxes
+
+
+def test_draw_elides_only_what_does_not_fit_and_draws_each_dashed_edge_once():
+    def powers(x):
+        y = x
+        for _ in range(100):
+            y = y * x  # x feeds every node, the hidden ones too
+        return y
+    t = ad.trace(powers, 1.0)
+    assert len(t) == 101
+    src = viz.draw(t, max_nodes=101).source  # fits exactly: nothing elided
+    assert len(node_lines(src)) == 101 and "elided" not in src
+    src = viz.draw(t, max_nodes=20).source
+    dashed = [(a, b) for a, b, attrs in edge_lines(src) if "dashed" in (attrs or "")]
+    # 1 + 9 + 1 + 9 boxes: the elided box holds nodes 10..91
+    assert sorted(dashed) == [("elided", "n92"), ("n0", "elided"), ("n9", "elided")]
+
+
+def test_max_nodes_leaves_room_for_the_inputs_and_three_boxes(tape):
+    with pytest.raises(ValueError, match="max_nodes=4 is too small"):
+        viz.draw(tape, max_nodes=4)  # 2 inputs + 3 = 5 at least
+    nodes = node_lines(viz.draw(tape, max_nodes=5).source)
+    # x₁, x₂, v₁, "… 3 nodes …" (v₂, v₃, v₄) and the output v₅
+    assert sorted(nodes) == ["elided", "n0", "n1", "n2", "n6"] and "… 3 nodes …" in nodes["elided"]
 
 
 def test_draw_keeps_an_output_from_the_middle_of_a_long_tape():
@@ -268,6 +320,8 @@ def test_tangent_trace_by_hand(tape):
                       "5.500"]
     assert table.rows[3][1] == "∂v₂/∂v₋₁·v̇₋₁ + ∂v₂/∂v₀·v̇₀"
     assert table.rows[3][2] == "5.000×1.000 + 2.000×0.000"
+    # v5 = v4 - v3: a negative number in the sum is put in parentheses
+    assert table.rows[6][2] == "1.000×5.500 + (-1.000)×0.000"
 
 
 def test_adjoint_trace_by_hand(tape):
@@ -291,6 +345,13 @@ def test_trace_table_text_and_html(tape):
     html = table._repr_html_()
     assert html.count("<tr>") == 1 + 8 and "<th" in html and "11.652" in html
     assert "&lt;" not in html  # nothing needed escaping here
+    assert all(line == line.rstrip() for line in lines)  # no trailing blanks
+
+
+def test_trace_table_columns_line_up_with_combining_marks():
+    # v̇₁ is three code points but two columns: the dot takes none
+    table = viz.TraceTable("t", ("a", "b"), [("v\u0307₁", "x"), ("y", "zz")])
+    assert str(table).splitlines() == ["t", "a   b", "--  --", "v\u0307₁  x", "y   zz"]
     escaped = viz.TraceTable("a<b", ["c"], [["<x>"]])._repr_html_()
     assert "a&lt;b" in escaped and "&lt;x&gt;" in escaped
 
@@ -301,6 +362,7 @@ def test_a_constant_output_is_shown_as_y():
     assert str(viz.primal_trace(t)).splitlines()[-1].split() == ["y", "constant", "3.000"]
     assert str(viz.tangent_trace(t)).splitlines()[-1].split()[0] == "ẏ"
     assert str(viz.tangent_trace(t)).splitlines()[-1].split()[-1] == "0.000"
+    assert viz.tangent_trace(t).rows[-1] == ("ẏ", "0 (a constant)", "", "0.000")
     value = re.search(r"^\s*y \[label=\"(.*?)\"", viz.draw(t).source, flags=re.M)
     assert value and value.group(1) == "y = constant\\n3.000"
     tangent = viz.draw(t, show="tangent").source
@@ -369,6 +431,24 @@ def test_plot_matrix_rejects_bad_input():
         viz.plot_matrix(np.eye(3), row_labels=["a", "b"])
 
 
+def test_plot_matrix_colours_symmetrically_and_writes_two_digits():
+    A = np.array([[-4.0, 1.234], [0.0, 2.0]])
+    fig = viz.plot_matrix(A)
+    try:
+        ax = fig.axes[0]
+        norm = ax.images[0].norm  # zero is white; ±max|A| = ±4 are the ends of the scale
+        assert (norm.vmin, norm.vcenter, norm.vmax) == (-4.0, 0.0, 4.0)
+        assert sorted(t.get_text() for t in ax.texts) == sorted(["-4", "1.2", "2"])
+    finally:
+        plt.close(fig)
+    for n, written in ((12, 12), (13, 0)):  # numbers in cells up to 12 x 12
+        fig = viz.plot_matrix(np.eye(n))
+        try:
+            assert len(fig.axes[0].texts) == written
+        finally:
+            plt.close(fig)
+
+
 def test_trace_rows_show_indices_parameters_and_shapes():
     t = ad.trace(lambda x: anp.sum(x[0] * x[1:, ::2], axis=0, keepdims=True), np.ones((2, 2)))
     rows = {name: (expr, value) for name, expr, value in viz.primal_trace(t).rows}
@@ -385,6 +465,14 @@ def test_trace_rows_show_indices_parameters_and_shapes():
 def test_negative_constants_are_parenthesised():
     t = ad.trace(lambda x: x + -2.0, 1.0)
     assert viz.primal_trace(t).rows[1][1] == "v₀ + (-2)"
+
+
+
+def test_constants_keep_six_significant_digits_and_ellipsis_reads_as_such():
+    t = ad.trace(lambda x: 1.2345 * x, 2.0)
+    assert viz.primal_trace(t).rows[1][1:] == ("1.2345 × v₀", "2.469")
+    t = ad.trace(lambda x: x[..., 0], np.ones((2, 2)))
+    assert viz.primal_trace(t).rows[1][1] == "v₀[..., 0]"
 
 
 def test_custom_input_names_carry_the_mark_on_the_letter(tape):

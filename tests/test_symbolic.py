@@ -213,6 +213,25 @@ def test_light_simplification():
     assert str(x + -x) == "x - x"  # light: no cancellation of equal terms
 
 
+def test_folding_in_every_operation():
+    assert str(S.const(2.0) + 3) == "5" and str(x + 0) == "x" and str(0 / x) == "0"
+    assert str(x - (-y)) == "x + y" and S.evaluate(x - (-y), x=2.0, y=3.0) == 5.0
+    assert x ** 2.0 is x ** 2  # a float exponent that is an integer is one
+    # a power's exponent is not a constant: x**(-1) * y is not -y
+    assert str(x ** -1 * y) == "x**(-1) * y"
+    assert S.evaluate(x ** -1 * y, x=4.0, y=2.0) == 0.5
+    assert str(y * x ** -1) == "y * x**(-1)"
+    zero = S.const(-0.0)  # one zero, never -0.0
+    assert str(zero) == "0" and math.copysign(1.0, zero.value) == 1.0
+
+
+def test_text_groups_only_where_python_would_not():
+    assert str((x + y) * x) == "(x + y) * x" and str((x ** 2) ** 3) == "(x**2)**3"
+    assert S.evaluate((x ** 2) ** 3, x=2.0) == 64.0  # not x**(2**3) = 256
+    # + and * are associative: the right-hand sum needs no parentheses
+    assert str(x + (y + 1)) == "x + y + 1" and str(x * (y * x)) == "x * y * x"
+
+
 def test_no_sharing_in_what_is_counted():
     e = S.exp(x)
     assert S.tree_size(e * e) == 5 and S.dag_size(e * e) == 3
@@ -243,6 +262,9 @@ def test_evaluate_on_arrays_and_errors():
     grid = S.evaluate(x * 2, x=xs[:, None], y=xs)
     assert grid.shape == (5, 5) and np.array_equal(grid[:, 0], 2 * xs)
     assert type(S.evaluate(S.diff(3 * x, x), x=0.5)) is float
+    spread = S.evaluate(S.const(3.0), x=np.zeros(3))
+    spread[0] = 1.0  # one value per point, an array of its own, not a read-only view
+    np.testing.assert_array_equal(spread, [1.0, 3.0, 3.0])
     with pytest.raises(ValueError, match=r"x \(5,\), y \(3,\)"):
         S.evaluate(x * 2, x=xs, y=xs[:3])  # y unused, yet not one set of points
 
@@ -258,6 +280,12 @@ def test_clear_errors():
         x + "y"
     with pytest.raises(TypeError, match="truth value"):
         bool(x)
+    with pytest.raises(TypeError, match="numbers, var"):
+        x + True  # a bool is not a number here
+    with pytest.raises(TypeError, match="integer powers"):
+        x ** True
+    with pytest.raises(ValueError, match="no derivative rule for 'erf'"):
+        S.diff(S.Expr("erf", (x,)), x)  # a node built by hand, with no rule
     with pytest.raises(ZeroDivisionError):
         x / 0
     with pytest.raises(ZeroDivisionError, match="constant 0"):

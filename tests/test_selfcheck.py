@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import types
@@ -15,7 +16,8 @@ import autodiff_lite as ad
 import autodiff_lite.numpy as anp
 from grading import checks
 from grading.selfcheck import (COMPLEX_NUMBERS, DIVISION, LOGARITHMS, assert_avoids, check_answer,
-                               check_exercise, code_uses, library_calls, selfcheck)
+                               check_exercise, code_uses, error_in_cell_of, library_calls,
+                               selfcheck)
 
 pytestmark = pytest.mark.grading
 
@@ -94,6 +96,33 @@ def test_none_after_a_first_answer_is_a_mistake_not_a_blank(capsys: pytest.Captu
     out = capsys.readouterr().out
     assert out.startswith("✗ Exercise 2: not yet. ")
     assert "forget to `return`" in out
+
+
+def test_not_implemented_after_a_first_answer_is_a_mistake_not_a_blank(
+        capsys: pytest.CaptureFixture) -> None:
+    def unfinished_for_large_systems(A: np.ndarray, b: np.ndarray) -> Any:
+        if len(b) > 1:
+            raise NotImplementedError
+        return back_substitute(A, b)
+
+    check_exercise("Exercise 2", checks.check_back_substitute, unfinished_for_large_systems)
+    assert capsys.readouterr().out.startswith("✗ Exercise 2: not yet. ")
+
+
+def test_one_answer_still_none_is_not_answered_yet(capsys: pytest.CaptureFixture) -> None:
+    assert selfcheck(checks.check_back_substitute, back_substitute, None) is False
+    assert capsys.readouterr().out.startswith(
+        "check_back_substitute: not answered yet (an answer is still None). Fill in")
+
+
+def test_the_seed_defaults_to_zero(capsys: pytest.CaptureFixture) -> None:
+    def says_its_seed(answer: Any, seed: int) -> str:
+        return f"seed {seed}"
+
+    assert selfcheck(says_its_seed, back_substitute) is True
+    check_exercise("Exercise 2", says_its_seed, back_substitute)
+    assert capsys.readouterr().out.splitlines() == ["✓ says_its_seed: seed 0",
+                                                    "✓ Exercise 2: seed 0"]
 
 
 def test_blank_rules_in_a_dict_are_not_answered_yet(capsys: pytest.CaptureFixture) -> None:
@@ -218,6 +247,8 @@ def test_use_library_with_names_refuses_other_library_functions_only(
     assert not selfcheck(checks.check_jacobian, by_jacfwd, anp, use_library=("Dual",))
     assert capsys.readouterr().out.splitlines()[-1].endswith(
         "build this from ad.Dual, and your code calls ad.jacfwd")
+    with pytest.raises(ValueError, match=r"use_library names \['dual'\], which autodiff_lite"):
+        selfcheck(checks.check_jacobian, by_duals, anp, use_library=("dual",))  # a typo
 
 
 # Cells run one after another in an IPython shell of its own (a fresh process: the
@@ -241,12 +272,14 @@ def _run_cells(*cells: str) -> list[str]:
 
 
 def test_a_check_cell_run_before_its_exercise_says_not_answered_yet() -> None:
-    early, second_call, elsewhere, inside = _run_cells(
+    early, second_call, elsewhere, inside, same_line = _run_cells(
         'check_exercise("Exercise 3", checks.check_jacobian, jacobian)',
         'def ok():\n    return "fine"\n\n\ncheck_answer("Exercise 1", ok)\n'
         'check_exercise(\n    "Exercise 2",\n    checks.check_jvp,\n    jvp_answer,\n)',
         "y = undefined_name + 1",
         'def helper():\n    return missing_inside\n\n\ncheck_exercise("Exercise 4", helper())',
+        'def ok():\n    return "fine"\n\n\ncheck_answer("Exercise 5", ok)\n'
+        'check_exercise("Exercise 6", checks.check_jvp, jvp_answer)',
     )
     assert early.strip() == ("Exercise 3: not answered yet (name 'jacobian' is not defined: "
                              "run the cells above this one first). Fill in the exercise cell, "
@@ -258,6 +291,8 @@ def test_a_check_cell_run_before_its_exercise_says_not_answered_yet() -> None:
     assert "NameError" in elsewhere and "undefined_name" in elsewhere
     assert "NameError" in inside and "missing_inside" in inside
     assert "not answered yet" not in elsewhere + inside
+    # a name missing on the line a call starts on belongs to that call
+    assert "Exercise 6: not answered yet (name 'jvp_answer' is not defined" in same_line
 
 
 def test_code_uses_reads_the_answer_and_its_own_helpers() -> None:
@@ -276,3 +311,52 @@ def test_code_uses_reads_the_answer_and_its_own_helpers() -> None:
     with pytest.raises(AssertionError, match="asks for it by hand, and your code uses complex, imag"):
         assert_avoids(learner["by_complex_step"], COMPLEX_NUMBERS, "asks for it by hand")
     assert_avoids(learner["by_hand"], COMPLEX_NUMBERS + DIVISION + LOGARITHMS, "never fails")
+    with pytest.raises(AssertionError, match="your code uses log$"):
+        assert_avoids(learner["by_logs"], LOGARITHMS, "by hand")
+
+
+def test_code_uses_follows_inner_code_partials_and_in_place_division() -> None:
+    learner: dict[str, Any] = {}
+    exec(compile("import cmath, functools\n"
+                 "from autodiff_lite.numerical import central_difference\n"
+                 "def scale(c, x):\n    return x / c\n"
+                 "def halves(x):\n    x /= 2\n    return x\n"
+                 "def in_a_lambda(x):\n    return (lambda t: t / 3)(x)\n"
+                 "def in_a_class(x):\n    class Step:\n        h = halves(1.0)\n    return x * Step.h\n"
+                 "halve = functools.partial(scale, 2.0)\n"
+                 "def by_partial(x):\n    return halve(x)\n"
+                 "def by_sqrt(x):\n    return cmath.sqrt(x).real\n"
+                 "def by_library(f, x):\n    return central_difference(f, x)\n"
+                 "def countdown(n):\n    return n if n <= 0 else countdown(n - 1)\n",
+                 "<exercise cell>", "exec"), learner)
+    assert "/" in code_uses(learner["halves"])  # x /= 2 divides too
+    assert "/" in code_uses(learner["in_a_lambda"])
+    assert "/" in code_uses(learner["in_a_class"])  # the helper a class body names
+    assert "/" in code_uses(functools.partial(learner["scale"], 3.0))
+    assert "/" in code_uses(learner["by_partial"])  # through the partial it names
+    # the library's own code is not the learner's: central_difference divides, they do not
+    assert "/" not in code_uses(learner["by_library"])
+    assert "countdown" in code_uses(learner["countdown"])  # recursion ends
+    with pytest.raises(AssertionError, match="uses cmath"):
+        assert_avoids(learner["by_sqrt"], COMPLEX_NUMBERS, "by hand")
+    with pytest.raises(AssertionError, match="uses /$"):
+        assert_avoids(learner["halves"], DIVISION, "without dividing")
+
+
+def test_error_in_cell_of_names_the_error_of_the_cell_that_defined_a_function(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cell: dict[str, Any] = {}
+    source = "def answer(x):\n    return x\n\nraise ValueError('stopped here')\n"
+    try:
+        exec(compile(source, "<cell 1>", "exec"), cell)
+    except ValueError as err:
+        stopped = err
+    other: dict[str, Any] = {}
+    exec(compile("def elsewhere(x):\n    return x\n", "<cell 2>", "exec"), other)
+    monkeypatch.delattr(sys, "last_value", raising=False)
+    monkeypatch.delattr(sys, "last_traceback", raising=False)
+    assert error_in_cell_of(cell["answer"]) is None  # no error shown yet
+    monkeypatch.setattr(sys, "last_value", stopped, raising=False)
+    monkeypatch.setattr(sys, "last_traceback", stopped.__traceback__, raising=False)
+    assert error_in_cell_of(cell["answer"]) is stopped
+    assert error_in_cell_of(other["elsewhere"]) is None

@@ -286,6 +286,8 @@ def test_clear_errors():
         x ** True
     with pytest.raises(ValueError, match="no derivative rule for 'erf'"):
         S.diff(S.Expr("erf", (x,)), x)  # a node built by hand, with no rule
+    # numbers pass straight through the functions
+    assert S.exp(0.0) == 1.0 and S.sin(0.0) == 0.0 and not isinstance(S.log(1.0), S.Expr)
     with pytest.raises(ZeroDivisionError):
         x / 0
     with pytest.raises(ZeroDivisionError, match="constant 0"):

@@ -194,6 +194,15 @@ def test_draw_is_deterministic(tape):
     assert viz.draw(tape, show="adjoint").source == viz.draw(again, show="adjoint").source
 
 
+def test_draw_writes_values_and_partials_with_the_digits_asked_and_turns_as_asked(tape):
+    src = viz.draw(tape, digits=1, rankdir="TB").source
+    nodes = node_lines(src)
+    assert "\\n0.7" in nodes["n2"] and "\\n11.7" in nodes["n6"]  # ln 2, f(2, 5)
+    labels = {(a, b): attrs for a, b, attrs in edge_lines(src)}
+    assert labels[("n0", "n2")] == "label=0.5" and labels[("n1", "n4")] == "label=0.3"  # cos 5
+    assert "rankdir=TB" in src and "rankdir=LR" not in src
+
+
 def test_draw_array_edges_show_shapes_and_constants_inline():
     t = ad.trace(lambda x: anp.sum(4.0 * x), np.ones((2, 3)))
     src = viz.draw(t).source
@@ -257,6 +266,11 @@ def test_draw_keeps_an_output_from_the_middle_of_a_long_tape():
     nodes = node_lines(viz.draw(t, max_nodes=20).source)
     assert "n50" in nodes and "peripheries=2" in nodes["n50"]
     assert "… 81 nodes …" in nodes["elided"]
+    # y is the returned node, not the last one traced: sin applied 50 times to 0.5
+    expected = 0.5
+    for _ in range(50):
+        expected = math.sin(expected)
+    assert viz.primal_trace(t).rows[-1] == ("y", "v₅₀", f"{expected:.3f}")
 
 
 def test_adjoints_of_a_tape_without_one_output_are_refused_by_name():
@@ -335,6 +349,16 @@ def test_adjoint_trace_by_hand(tape):
     assert table.rows[-3][2] == "1.000×0.500 + 1.000×5.000"
 
 
+
+def test_adjoint_trace_of_a_node_the_output_does_not_use():
+    def unused_branch(x):
+        anp.sin(x)  # traced, but y does not depend on it
+        return x * 2.0
+    rows = viz.adjoint_trace(ad.trace(unused_branch, 1.0)).rows
+    assert rows[1] == ("v̄₁", "0", "0", "0.000")
+    assert rows[2][3] == "2.000"  # v̄0 = 0 · cos 1 + 1 · 2
+
+
 def test_trace_table_text_and_html(tape):
     table = viz.primal_trace(tape, input_names=["w₁", "w₂"])
     text = str(table)
@@ -396,6 +420,8 @@ def test_plot_matrix_labels_and_values():
         shown = ax.images[0].get_array()
         assert np.ma.count_masked(shown) == 4  # the zeros are left blank
         assert ax.get_title() == "A"
+        # 1.5 inch plus 0.45 a row: 2.85 inches for three
+        np.testing.assert_allclose(fig.get_size_inches(), [2.85, 2.85])
     finally:
         plt.close(fig)
 
@@ -408,6 +434,9 @@ def test_plot_matrix_pattern_and_given_axes():
         assert out is fig
         pattern = np.asarray(ax.images[0].get_array())
         assert pattern.sum() == 20 * 21 / 2 and not ax.texts
+        big = viz.plot_matrix(np.eye(40), values=False)
+        np.testing.assert_allclose(big.get_size_inches(), [10.0, 10.0])  # at most 10 inches
+        plt.close(big)
     finally:
         plt.close(fig)
 
@@ -473,6 +502,12 @@ def test_constants_keep_six_significant_digits_and_ellipsis_reads_as_such():
     assert viz.primal_trace(t).rows[1][1:] == ("1.2345 × v₀", "2.469")
     t = ad.trace(lambda x: x[..., 0], np.ones((2, 2)))
     assert viz.primal_trace(t).rows[1][1] == "v₀[..., 0]"
+
+
+
+def test_powers_and_absolute_values_are_written_as_on_the_slides():
+    rows = viz.primal_trace(ad.trace(lambda x: anp.abs(x) ** 3, -2.0)).rows
+    assert [r[1:] for r in rows[1:3]] == [("abs v₀", "2.000"), ("v₁ ^ 3", "8.000")]
 
 
 def test_custom_input_names_carry_the_mark_on_the_letter(tape):

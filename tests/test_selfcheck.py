@@ -125,6 +125,21 @@ def test_the_seed_defaults_to_zero(capsys: pytest.CaptureFixture) -> None:
                                                     "✓ Exercise 2: seed 0"]
 
 
+def test_other_keywords_reach_the_check(capsys: pytest.CaptureFixture) -> None:
+    def says_its_options(answer: Any, seed: int, size: int = 3) -> str:
+        return f"seed {seed}, size {size}"
+
+    assert selfcheck(says_its_options, back_substitute, seed=4, size=7) is True
+    assert capsys.readouterr().out == "✓ says_its_options: seed 4, size 7\n"
+
+
+def test_a_blank_partial_is_not_answered_yet(capsys: pytest.CaptureFixture) -> None:
+    check_exercise("Exercise 2", checks.check_back_substitute,
+                   functools.partial(stub_returning_none))
+    assert capsys.readouterr().out.startswith(
+        "Exercise 2: not answered yet (your function returns None;")
+
+
 def test_blank_rules_in_a_dict_are_not_answered_yet(capsys: pytest.CaptureFixture) -> None:
     rules = {"exp": lambda g, z, x: None}
     check_exercise("Exercise 1", checks.check_vjp_rules, rules, ("exp",))
@@ -322,7 +337,8 @@ def test_code_uses_follows_inner_code_partials_and_in_place_division() -> None:
                  "def scale(c, x):\n    return x / c\n"
                  "def halves(x):\n    x /= 2\n    return x\n"
                  "def in_a_lambda(x):\n    return (lambda t: t / 3)(x)\n"
-                 "def in_a_class(x):\n    class Step:\n        h = halves(1.0)\n    return x * Step.h\n"
+                 "def in_a_class(x):\n    class Step:\n        h = halves(1.0)\n"
+                 "    return x * Step.h\n"
                  "halve = functools.partial(scale, 2.0)\n"
                  "def by_partial(x):\n    return halve(x)\n"
                  "def by_sqrt(x):\n    return cmath.sqrt(x).real\n"

@@ -198,6 +198,8 @@ def test_draw_writes_values_and_partials_with_the_digits_asked_and_turns_as_aske
     src = viz.draw(tape, digits=1, rankdir="TB").source
     nodes = node_lines(src)
     assert "\\n0.7" in nodes["n2"] and "\\n11.7" in nodes["n6"]  # ln 2, f(2, 5)
+    seeded = node_lines(viz.draw(tape, show="adjoint", seed=2.0).source)
+    assert "v̄₅ = 2.000" in seeded["n6"] and "v̄₋₁ = 11.000" in seeded["n0"]  # 2 (1/2 + 5)
     labels = {(a, b): attrs for a, b, attrs in edge_lines(src)}
     assert labels[("n0", "n2")] == "label=0.5" and labels[("n1", "n4")] == "label=0.3"  # cos 5
     assert "rankdir=TB" in src and "rankdir=LR" not in src
@@ -336,6 +338,15 @@ def test_tangent_trace_by_hand(tape):
     assert table.rows[3][2] == "5.000×1.000 + 2.000×0.000"
     # v5 = v4 - v3: a negative number in the sum is put in parentheses
     assert table.rows[6][2] == "1.000×5.500 + (-1.000)×0.000"
+
+
+
+def test_every_trace_writes_the_digits_asked(tape):
+    primal = viz.primal_trace(tape, digits=1).rows
+    assert primal[2] == ("v₁", "ln v₋₁", "0.7") and primal[-1] == ("y", "v₅", "11.7")
+    assert viz.tangent_trace(tape, digits=1).rows[2][2:] == ("0.5×1.0", "0.5")  # v̇1 = ẋ1 / 2
+    adjoint = viz.adjoint_trace(tape, digits=1).rows
+    assert adjoint[2] == ("v̄₃", "v̄₅·∂v₅/∂v₃", "1.0×(-1.0)", "-1.0")
 
 
 def test_adjoint_trace_by_hand(tape):

@@ -386,7 +386,9 @@ def _to_text(expr: Expr) -> str:
         op = node.op
         if op == "const":
             s = f"{node.value:g}"  # short where that is exact: 2, 0.5, 1e+06
-            if float(s) != node.value:
+            if not np.isfinite(node.value):  # folded past the floats: inf is no Python name
+                s = f"float('{node.value:g}')"
+            elif float(s) != node.value:
                 s = repr(float(node.value))  # else every digit: the text is Python
             text[node] = (s, 3 if s.startswith("-") else 5)
         elif op == "var":

@@ -250,6 +250,16 @@ def test_str_is_readable_python(expr, text):
     assert eval(text, env) == S.evaluate(expr, x=1.3, y=-0.4)  # the same expression, exactly
 
 
+def test_a_constant_folded_past_the_floats_is_python_too() -> None:
+    with np.errstate(over="ignore", invalid="ignore"):
+        huge = S.const(1e308) * 10.0  # folds to inf, as NumPy's arithmetic gives
+        cases = [huge * x, -huge * x, (huge - huge) + x]
+    env = {"x": 1.3}
+    for expr, want in zip(cases, (math.inf, -math.inf, math.nan)):
+        value = eval(str(expr), env)  # "inf * x" named a variable that is not there
+        assert value == want or (math.isnan(want) and math.isnan(value))
+
+
 def test_evaluate_on_arrays_and_errors():
     xs = np.linspace(0.1, 0.9, 5)
     assert np.allclose(S.evaluate(S.diff(logistic(x, 3), x), x=xs),

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import graphviz
 import numpy as np
 
-from .core import shape
+from .core import shape, zeros_like
 from .reverse import Tape
 from .rules import broadcast_to
 
@@ -256,8 +256,7 @@ def draw(tape: Tape, show: str = "value", direction: Sequence[Any] | None = None
     if _constant_output(tape):  # drawn, unconnected: no input reaches it
         lines = ["y = constant", fmt(tape.output_value, digits)]
         if extra is not None:
-            zero = fmt(np.zeros(shape(tape.output_value)), digits)
-            lines.append(f"ẏ = {zero}" if show == "tangent"
+            lines.append(f"ẏ = {fmt(zeros_like(tape.output_value), digits)}" if show == "tangent"
                          else f"ȳ = {fmt(np.asarray(seed, dtype=float), digits)}")
         dot.node("y", label="\\n".join(lines), **OUTPUT_STYLE)
 
@@ -399,8 +398,7 @@ def tangent_trace(tape: Tape, direction: Sequence[Any] | None = None,
         rows.append(("ẏ", node_name(tape.output, n_in, _DOT), "",
                      fmt(tangents[tape.output], digits)))
     elif _constant_output(tape):
-        rows.append(("ẏ", "0 (a constant)", "",
-                     fmt(np.zeros(shape(tape.output_value)), digits)))
+        rows.append(("ẏ", "0 (a constant)", "", fmt(zeros_like(tape.output_value), digits)))
     return TraceTable("Forward tangent trace",
                       ("node", "chain rule", "numbers", "value"), rows)
 

@@ -213,13 +213,16 @@ def test_ps2_reference_library_is_refused(ps2: dict[str, Any]) -> None:
         checks.check_gradient_seed000(lambda f: ad.grad(lambda x: f(x)), ops2(ps2), seed=0)
 
 
-def test_ps2_hvp_needs_a_step_that_scales_with_v_and_two_gradients(ps2: dict[str, Any]) -> None:
-    grad = ps2["grad"]
+def hvp_with_absolute_step(grad: Any, step: float) -> Any:
+    """A central difference of gradients along v whose step ignores v's length."""
+    def hvp(f, x, v):  # type: ignore[no-untyped-def]
+        return (grad(f)(x + step * v) - grad(f)(x - step * v)) / (2 * step)
+    return hvp
 
-    def absolute_step(f, x, v):  # type: ignore[no-untyped-def]
-        return (grad(f)(x + 1e-6 * v) - grad(f)(x - 1e-6 * v)) / 2e-6
+
+def test_ps2_hvp_needs_a_step_that_scales_with_v_and_two_gradients(ps2: dict[str, Any]) -> None:
     with pytest.raises(AssertionError, match=r"length 10000.*the step should scale with v"):
-        checks.check_hvp(absolute_step, ops2(ps2), seed=8)
+        checks.check_hvp(hvp_with_absolute_step(ps2["grad"], 1e-6), ops2(ps2), seed=8)
 
     def whole_hessian(f, x, v):  # type: ignore[no-untyped-def]
         n = x.size
@@ -678,13 +681,9 @@ def test_ps2_hvp_from_three_gradients_fails(ps2: dict[str, Any]) -> None:
 
 
 def test_ps2_hvp_with_a_tiny_absolute_step_fails_on_a_short_v(ps2: dict[str, Any]) -> None:
-    grad = ps2["grad"]
-
-    def absolute_step(f, x, v):  # type: ignore[no-untyped-def]
-        # fine for v of length 1 and 10⁴; for v of length 10⁻⁴, x moves by 10⁻¹³
-        return (grad(f)(x + 1e-9 * v) - grad(f)(x - 1e-9 * v)) / 2e-9
+    # fine for v of length 1 and 10⁴; for v of length 10⁻⁴, x moves by 10⁻¹³
     with pytest.raises(AssertionError, match=r"length 0.0001.*the step should scale with v"):
-        checks.check_hvp(absolute_step, ops2(ps2), seed=8)
+        checks.check_hvp(hvp_with_absolute_step(ps2["grad"], 1e-9), ops2(ps2), seed=8)
 
 
 def test_ps3_assemble_that_overwrites_a_repeated_parent_fails(ps3: dict[str, Any]) -> None:

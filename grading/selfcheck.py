@@ -243,12 +243,32 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
 # what `assert_avoids` refuses where an exercise asks for a method that has none of it
 COMPLEX_NUMBERS = ("complex", "imag", "cmath", "complex64", "complex128")
 LOGARITHMS = ("log", "log1p", "log2", "log10", "logaddexp", "logaddexp2", "logsumexp")
-DIVISION = ("/", "divide", "true_divide", "reciprocal")
+DIVISION = ("/", "divide", "true_divide", "reciprocal", "truediv", "itruediv", "__truediv__",
+            "__rtruediv__", "a negative power")
+_POWERS = ("pow", "power", "float_power")
+
+
+def _negative_powers(steps: list[dis.Instruction]) -> bool:
+    """Whether the code raises to a negative constant, x ** -1 or np.power(x, -0.5):
+    a division written as a power, which a product's gradient must avoid as well."""
+    for i, step in enumerate(steps[:-1]):
+        value, after = step.argval, steps[i + 1]
+        if (step.opname != "LOAD_CONST" or isinstance(value, bool)
+                or not isinstance(value, (int, float)) or not value < 0):
+            continue
+        if after.opname == "BINARY_OP" and after.argrepr in ("**", "**="):
+            return True
+        # pow(x, -1), np.power(x, -1): the callee, x, then the exponent
+        if after.opname in ("PRECALL", "CALL") and after.arg == 2 and i >= 2 \
+                and steps[i - 2].argval in _POWERS:
+            return True
+    return False
 
 
 def code_uses(fn: Any) -> set[str]:
     """The names the code of `fn` mentions (functions, modules, attributes), "/"
-    if it divides and "complex" if it writes a complex number (`1e-30j`).
+    if it divides, "a negative power" if it raises to a negative constant and
+    "complex" if it writes a complex number (`1e-30j`).
 
     Read from the code, not from a run: NumPy's functions and Python's
     arithmetic on numbers call nothing a profile hook could see. It follows
@@ -280,6 +300,8 @@ def code_uses(fn: Any) -> set[str]:
             steps = list(dis.get_instructions(c))
             if any(i.opname == "BINARY_OP" and i.argrepr in ("/", "/=") for i in steps):
                 names.add("/")
+            if _negative_powers(steps):
+                names.add("a negative power")
             todo += [spaces[i.argval] for i in steps if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")
                      and isinstance(spaces.get(i.argval), (types.FunctionType, functools.partial))]
     return names

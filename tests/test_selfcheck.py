@@ -359,6 +359,32 @@ def test_code_uses_follows_inner_code_partials_and_in_place_division() -> None:
         assert_avoids(learner["halves"], DIVISION, "without dividing")
 
 
+def test_code_uses_sees_division_written_as_a_negative_power_or_through_operator() -> None:
+    """A product's gradient by division fails at a zero however the division is
+    spelled; a negative index or axis is not a power."""
+    learner: dict[str, Any] = {}
+    exec(compile("import operator\nimport numpy as np\nfrom operator import truediv\n"
+                 "def by_power(x):\n    return np.prod(x) * x ** -1\n"
+                 "def by_root(x):\n    return x ** -0.5\n"
+                 "def in_place(x):\n    x **= -1\n    return x\n"
+                 "def by_np_power(x):\n    return np.power(x, -1.0)\n"
+                 "def by_pow(x):\n    return pow(x, -1)\n"
+                 "def by_operator(x):\n    return operator.truediv(1.0, x)\n"
+                 "def by_import(x):\n    return truediv(1.0, x)\n"
+                 "def by_dunder(x):\n    return x.__rtruediv__(1.0)\n"
+                 "def negatives(x):\n"
+                 "    return np.sum(x ** 2, axis=-1) + x[-1] ** 3 + np.power(x, 2) - 1 + pow(2, x)\n",
+                 "<exercise cell>", "exec"), learner)
+    for name in ("by_power", "by_root", "in_place", "by_np_power", "by_pow"):
+        assert "a negative power" in code_uses(learner[name]), name
+    for name in ("by_operator", "by_import", "by_dunder"):
+        with pytest.raises(AssertionError, match="without dividing, and your code uses"):
+            assert_avoids(learner[name], DIVISION, "without dividing")
+    assert_avoids(learner["negatives"], DIVISION, "never fails")
+    with pytest.raises(AssertionError, match="uses a negative power$"):
+        assert_avoids(learner["by_power"], DIVISION, "without dividing")
+
+
 def test_error_in_cell_of_names_the_error_of_the_cell_that_defined_a_function(
         monkeypatch: pytest.MonkeyPatch) -> None:
     cell: dict[str, Any] = {}

@@ -40,7 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --exchange: replace a release already in the exchange")
     with_assignments("collect", "collect submissions from the exchange into submitted/")
     q = with_assignments("autograde", "run and score the submissions in submitted/")
-    q.add_argument("--student", help="only this student")
+    q.add_argument("--student", help="only this student (with no ASSIGNMENT: each one "
+                                     "they handed in)")
     q.add_argument("--timeout", type=_at_least_one("seconds"), default=None,
                    help="seconds per cell (default: Execute.timeout of the course config)")
     q.add_argument("--jobs", "-j", type=_at_least_one("worker processes"), default=1,
@@ -48,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade N submissions at a time, in N worker processes (default: "
                         "1; about one per core: each runs a kernel)")
     q = with_assignments("feedback", "write feedback HTML into feedback/")
-    q.add_argument("--student", help="only this student")
+    q.add_argument("--student", help="only this student (with no ASSIGNMENT: each one "
+                                     "they handed in)")
     text = "write all grades to a CSV file"
     q = sub.add_parser("export", help=text, description=text)
     q.add_argument("--output", "-o", type=Path, default=None,
@@ -86,7 +88,13 @@ def run(args: argparse.Namespace) -> int:
     """Run one command; return the exit status."""
     course = Course(args.course_root, timeout=getattr(args, "timeout", None),
                     progress=_say)
-    names = getattr(args, "assignments", None) or course.assignments()
+    names = getattr(args, "assignments", None)
+    student = getattr(args, "student", None)
+    if student and not names:  # one student's work: what they handed in, not every assignment
+        names = course.handed_in(student)
+        if not names:
+            raise PipelineError(f"no submission by {student!r} in {course.root / 'submitted'}")
+    names = names or course.assignments()
     status = 0
     if args.command == "release":
         for a in names:
@@ -101,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
              f"(at most {course.timeout} s per cell)")
         seen = 0
         for a in names:
-            outcomes = course.autograde(a, args.student, jobs=args.jobs)
+            outcomes = course.autograde(a, student, jobs=args.jobs)
             seen += len(outcomes)
             if any(o.status == NOT_GRADABLE for o in outcomes):
                 status = 1
@@ -114,7 +122,14 @@ def run(args: argparse.Namespace) -> int:
         _say(format_summary([r for r in course.summary() if r["assignment"] in names]))
     elif args.command == "feedback":
         for a in names:
-            course.feedback(a, args.student)
+            if student and not args.assignments:  # write what can be, say why not the rest
+                try:
+                    course.feedback(a, student)
+                except PipelineError as err:
+                    _say(f"{a}: no feedback: {err}")
+                    status = 1
+            else:
+                course.feedback(a, student)
     elif args.command == "export":
         output = args.output or course.root / "grades.csv"
         n = course.export(output)

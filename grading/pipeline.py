@@ -14,6 +14,7 @@ and `summary` report those submissions as not gradable, with the reason.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -34,6 +35,9 @@ from .execute import configure
 CONFIG_FILE = "nbgrader_config.py"
 STATUS_FILE = Path("autograded") / "grading_status.json"
 GRADED, NOT_GRADABLE = "graded", "not gradable"
+# the reason for a graded submission whose notebooks changed after it was graded
+RESUBMITTED = ("handed in again after it was autograded: its grade is the old notebook's; "
+               "autograde it again")
 # the end of nbgrader's error when a release adds or removes graded cells of an
 # assignment that has submissions
 CHANGED_AFTER_SUBMISSIONS = "because there are submissions associated with it"
@@ -56,6 +60,7 @@ class Outcome:
     score: float | None = None
     max_score: float | None = None
     seconds: float = 0.0
+    submitted: str = ""  # fingerprint of the notebooks graded (`Course.fingerprint`)
 
 
 def default_course_root() -> Path:
@@ -128,6 +133,12 @@ class Course:
             return []
         return sorted(p.name for p in submitted.iterdir()
                       if (p / assignment).is_dir() and not p.name.startswith("."))
+
+    def handed_in(self, student: str) -> list[str]:
+        """The assignments `student` handed something in for, where nbgrader reads
+        it or not (a notebook left in submitted/<student>/ itself)."""
+        return [a for a in self.assignments()
+                if student in self.submitted_students(a) or student in self._misplaced(a)]
 
     def _check(self, assignment: str) -> None:
         if assignment not in self.assignments():
@@ -244,11 +255,13 @@ class Course:
         problem = self._unreadable(assignment, student)
         if not problem:
             before = self._written_answers(assignment, student)
+            submitted = self.fingerprint(assignment, student)
             result = self.api.autograde(assignment, student, force=True, create=True)
             if result["success"]:
                 self._keep_written_grades(assignment, student, before)
                 score, max_score = self.autograded_score(assignment, student)
-                return Outcome(assignment, student, GRADED, "", score, max_score)
+                return Outcome(assignment, student, GRADED, "", score, max_score,
+                               submitted=submitted)
             problem = _failure_reason(result)
         return Outcome(assignment, student, NOT_GRADABLE, problem)
 
@@ -306,11 +319,15 @@ class Course:
         """Write feedback HTML into feedback/<student>/<assignment>/ for graded work."""
         self._check(assignment)
         statuses = self.statuses()
+        verdicts = {s: self.verdict(statuses, assignment, s)
+                    for s in self.submitted_students(assignment)}
         students = [student] if student else [
-            s for s in self.submitted_students(assignment)
-            if statuses.get(_key(assignment, s), {}).get("status") == GRADED]
+            s for s, verdict in verdicts.items() if verdict.get("status") == GRADED]
+        stale = [] if student else [s for s, v in verdicts.items() if v.get("reason") == RESUBMITTED]
+        for sid in stale:
+            self.progress(f"{assignment} {sid}: no feedback: {RESUBMITTED}")
         if student:
-            verdict = statuses.get(_key(assignment, student), {})
+            verdict = self.verdict(statuses, assignment, student)
             if verdict.get("status") == NOT_GRADABLE:
                 raise PipelineError(f"{student}'s submission of {assignment} is not "
                                     f"gradable ({verdict.get('reason')}): there is no "
@@ -340,6 +357,27 @@ class Course:
         if not path.is_file():
             return {}
         return json.loads(path.read_text(encoding="utf-8"))
+
+    def fingerprint(self, assignment: str, student: str) -> str:
+        """A hash of the notebooks in submitted/<student>/<assignment>/, names and
+        bytes: a new collect or a file copied over one graded changes it."""
+        digest = hashlib.sha256()
+        folder = self.root / "submitted" / student / assignment
+        for path in sorted(folder.glob("*.ipynb")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()
+
+    def verdict(self, statuses: dict[str, dict], assignment: str, student: str) -> dict:
+        """The verdict recorded for a submission (empty if none), except that a graded
+        one whose notebooks changed since is not gradable until graded again: its
+        grades in the gradebook are the old notebook's."""
+        verdict = statuses.get(_key(assignment, student), {})
+        graded_copy = verdict.get("submitted")  # absent from a status file of older runs
+        if (verdict.get("status") == GRADED and graded_copy
+                and (self.root / "submitted" / student / assignment).is_dir()
+                and graded_copy != self.fingerprint(assignment, student)):
+            return {**verdict, "status": NOT_GRADABLE, "reason": RESUBMITTED}
+        return verdict
 
     def _record(self, outcome: Outcome) -> None:
         """Store a verdict. Every verdict comes here, so here a submission found not
@@ -373,7 +411,7 @@ class Course:
                 students = sorted(set(graded) | set(self.submitted_students(assignment)) | {
                     k.split("/", 1)[1] for k in statuses if k.split("/", 1)[0] == assignment})
                 for sid in students:
-                    status = statuses.get(_key(assignment, sid), {})
+                    status = self.verdict(statuses, assignment, sid)
                     sub = graded.get(sid)
                     if status.get("status") == NOT_GRADABLE or sub is None:
                         yield {"assignment": assignment, "student": sid,

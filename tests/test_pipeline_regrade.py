@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from grading.__main__ import main
-from grading.pipeline import GRADED, NOT_GRADABLE, Course
+from grading.pipeline import GRADED, NOT_GRADABLE, RESUBMITTED, Course
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
 import submissions as fx  # noqa: E402  (tests/fixtures/submissions.py)
@@ -58,7 +58,8 @@ def row(course: Course, student: str) -> dict:
     return next(r for r in course.rows() if r["student"] == student)
 
 
-def test_grading_again_keeps_the_grades_of_unchanged_written_answers(course: Course) -> None:
+def test_grading_again_keeps_the_grades_of_unchanged_written_answers(
+        course: Course, capsys: pytest.CaptureFixture) -> None:
     fx.submit(course.root, "alice", "source")
     course.autograde(PS1)
     answers = written_answers(course)
@@ -76,8 +77,17 @@ def test_grading_again_keeps_the_grades_of_unchanged_written_answers(course: Cou
                    if c.metadata.get("nbgrader", {}).get("grade_id") == answers[0])
     changed.source += "\n\nOn second thought, also this."
     nbformat.write(nb, path)
+    # until it is graded again, its grades are the old notebook's: not exported as its
+    stale = row(course, "alice")
+    assert (stale["status"], stale["reason"], stale["autograded_score"]) == (
+        NOT_GRADABLE, RESUBMITTED, "")
+    capsys.readouterr()
+    assert main(["--course-root", str(course.root), "summary"]) == 1
+    assert main(["--course-root", str(course.root), "feedback", PS1]) == 0
+    assert f"{PS1} alice: no feedback: handed in again" in capsys.readouterr().out
     course.autograde(PS1)
     again = row(course, "alice")
+    assert again["status"] == GRADED
     assert again["needs_manual_grade"] == "True" and again["manual_score"] == ""
     with course.api.gradebook as gb:
         flags = {cell: gb.find_grade(cell, PS1, PS1, "alice").needs_manual_grade
@@ -130,6 +140,8 @@ def test_submissions_autograde_never_saw_are_reported(course: Course,
     capsys.readouterr()
     assert main(["--course-root", str(course.root), "feedback", PS1, "--student", "gina"]) == 1
     assert "has not been autograded: run autograde first" in capsys.readouterr().err
+    assert main(["--course-root", str(course.root), "feedback", "--student", "gina"]) == 1
+    assert f"{PS1}: no feedback: gina's submission" in capsys.readouterr().out
 
     loose = course.root / "submitted" / "jack"  # no assignment folder
     loose.mkdir()
@@ -164,6 +176,14 @@ def test_autograde_of_every_assignment_releases_none_nobody_submitted(
     assert f"released {ps2}" not in capsys.readouterr().out
     assert main([*root, "feedback", ps2]) == 0
     assert f"{ps2}: no autograded submissions, no feedback to write" in capsys.readouterr().out
+    # one student, no assignment named: the assignments they handed in, not every one
+    assert main([*root, "autograde", "--student", "alice"]) == 0
+    assert main([*root, "feedback", "--student", "alice"]) == 0
+    out = capsys.readouterr()
+    assert f"autograding {PS1} in" in out.out and ps2 not in out.out + out.err
+    assert (course.root / "feedback" / "alice" / PS1 / f"{PS1}.html").is_file()
+    assert main([*root, "autograde", "--student", "bob"]) == 1
+    assert "no submission by 'bob' in" in capsys.readouterr().err
 
 
 def test_feedback_for_a_student_who_never_submitted(course: Course,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 import shutil
+import sys
 from pathlib import Path
 
 import nbformat
@@ -22,6 +22,9 @@ from nbgrader.validator import Validator
 from grading.__main__ import main
 from grading.feedback import HIDDEN_FEEDBACK, HIDDEN_MARK
 from grading.pipeline import GRADED, NOT_GRADABLE, Course, load_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures"))
+from course_seeds import hidden_seeds  # noqa: E402  (tests/fixtures/course_seeds.py)
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow,
               # nbgrader's own gradebook code warns about SQLAlchemy sessions
@@ -140,10 +143,9 @@ def test_release_has_no_solutions_or_hidden_tests(course: Course, assignment: st
     text = (course.root / "release" / assignment / f"{assignment}.ipynb").read_text()
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS"):
         assert marker not in text
-    # Hidden tests use seeds from 1000 on, visible tests seeds below 1000.
-    assert not re.search(r"seed=1\d\d\d", text)
+    assert not hidden_seeds(text)
     source = (SOURCE / assignment / f"{assignment}.ipynb").read_text()
-    assert "BEGIN HIDDEN TESTS" in source and re.search(r"seed=1\d\d\d", source)
+    assert "BEGIN HIDDEN TESTS" in source and hidden_seeds(source)
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
@@ -175,7 +177,7 @@ def test_feedback_export_round_trip(course: Course, tmp_path: Path) -> None:
         html = course.root / "feedback" / student / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.html"
         assert html.is_file()
         text = html.read_text()
-        assert "BEGIN HIDDEN TESTS" not in text and not re.search(r"seed=1\d\d\d", text)
+        assert "BEGIN HIDDEN TESTS" not in text and not hidden_seeds(text)
     out = tmp_path / "grades.csv"
     assert main(["--course-root", str(course.root), "export", "-o", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))

@@ -102,6 +102,8 @@ def test_the_results_are_the_expected_ones(runs: dict) -> None:
             else:
                 assert verdict["status"] == GRADED, verdict
                 assert course.autograded_score(PS1, student) == (expected, 100.0)
+                # what a resubmission is told apart by, recorded from workers too
+                assert verdict["submitted"] == course.fingerprint(PS1, student)
         assert "kernel died" in statuses[f"{PS1}/e_dies"]["reason"]
         assert "is not a valid notebook" in statuses[f"{PS1}/f_broken"]["reason"]
 

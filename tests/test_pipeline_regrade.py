@@ -8,6 +8,8 @@ none at all. These tests run ps1 in a temporary course root for each case.
 from __future__ import annotations
 
 import copy
+import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -224,6 +226,43 @@ def test_release_to_the_exchange_again_with_force(course: Course,
     assert main([*root, "release", PS1, "--exchange", "--force"]) == 0
     assert main([*root, "collect", PS1]) == 0
     assert f"{PS1}: no submissions in the exchange to collect" in capsys.readouterr().out
+
+
+def test_a_class_through_the_exchange_and_a_resubmission(course: Course, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """As on a shared server: the student fetches and submits with nbgrader's own
+    commands, the instructor collects; a second submission replaces the first at
+    the next collect, and until it is graded its old grade is not reported."""
+    root = ["--course-root", str(course.root)]
+    student = pwd.getpwuid(os.getuid()).pw_name  # nbgrader submits as the OS user
+    home = tmp_path / "student"
+    home.mkdir()
+    exchange = [f"--Exchange.root={course.root / 'exchange'}", "--course=autodiff-course"]
+
+    def nbgrader(*args: str) -> None:
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *args, *exchange], cwd=home,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    assert main([*root, "release", PS1, "--exchange"]) == 0
+    nbgrader("fetch_assignment", PS1)
+    fetched = home / PS1 / f"{PS1}.ipynb"
+    blank = fetched.read_bytes()
+    shutil.copy(course.root / "source" / PS1 / f"{PS1}.ipynb", fetched)  # every answer
+    nbgrader("submit", PS1)
+    assert main([*root, "collect", PS1]) == 0
+    assert main([*root, "autograde", PS1]) == 0
+    assert row(course, student)["autograded_score"] == "100"
+
+    fetched.write_bytes(blank)  # second thoughts: the blank notebook, handed in again
+    nbgrader("submit", PS1)
+    assert main([*root, "collect", PS1]) == 0
+    capsys.readouterr()
+    assert main([*root, "summary"]) == 1
+    assert RESUBMITTED in capsys.readouterr().out
+    assert main([*root, "autograde", PS1]) == 0
+    assert row(course, student)["status"] == GRADED
+    assert row(course, student)["autograded_score"] == "0"
 
 
 def test_export_writes_into_the_course_root_by_default(course: Course) -> None:

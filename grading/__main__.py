@@ -122,14 +122,13 @@ def run(args: argparse.Namespace) -> int:
         _say(format_summary([r for r in course.summary() if r["assignment"] in names]))
     elif args.command == "feedback":
         for a in names:
-            if student and not args.assignments:  # write what can be, say why not the rest
-                try:
-                    course.feedback(a, student)
-                except PipelineError as err:
-                    _say(f"{a}: no feedback: {err}")
-                    status = 1
-            else:
+            try:
                 course.feedback(a, student)
+            except PipelineError as err:
+                if not student or args.assignments:
+                    raise
+                _say(f"{a}: no feedback: {err}")  # each one handed in: write the rest
+                status = 1
     elif args.command == "export":
         output = args.output or course.root / "grades.csv"
         n = course.export(output)

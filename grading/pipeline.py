@@ -319,14 +319,15 @@ class Course:
         """Write feedback HTML into feedback/<student>/<assignment>/ for graded work."""
         self._check(assignment)
         statuses = self.statuses()
-        verdicts = {s: self.verdict(statuses, assignment, s)
-                    for s in self.submitted_students(assignment)}
-        students = [student] if student else [
-            s for s, verdict in verdicts.items() if verdict.get("status") == GRADED]
-        stale = [] if student else [s for s, v in verdicts.items() if v.get("reason") == RESUBMITTED]
-        for sid in stale:
-            self.progress(f"{assignment} {sid}: no feedback: {RESUBMITTED}")
-        if student:
+        if not student:
+            verdicts = {s: self.verdict(statuses, assignment, s)
+                        for s in self.submitted_students(assignment)}
+            students = [s for s, verdict in verdicts.items() if verdict.get("status") == GRADED]
+            for sid, verdict in verdicts.items():
+                if verdict.get("reason") == RESUBMITTED:
+                    self.progress(f"{assignment} {sid}: no feedback: {RESUBMITTED}")
+        else:
+            students = [student]
             verdict = self.verdict(statuses, assignment, student)
             if verdict.get("status") == NOT_GRADABLE:
                 raise PipelineError(f"{student}'s submission of {assignment} is not "

@@ -491,6 +491,40 @@ def test_bad_return_values_get_clear_messages(bad: object, words: str) -> None:
     assert words in str(exc.value)
 
 
+def test_assert_close_follows_its_documented_test_and_names_the_worst_entry() -> None:
+    # |got - expected| <= atol + rtol·|expected|: the bound itself passes, and the
+    # tolerance scales with the expected value, not with the answer's
+    compare.assert_close(1.5, 1.0, "x", rtol=0.5, atol=0.0)
+    with pytest.raises(AssertionError, match="expected 1.0, got 1.9"):
+        compare.assert_close(1.9, 1.0, "x", rtol=0.5, atol=0.0)
+    with pytest.raises(AssertionError, match=r"^v at entry 2 \(2 of 3 entries are wrong\): "
+                                             r"expected 30\.0, got 3\.0"):
+        compare.assert_close([1.1, 2.0, 3.0], [1.0, 2.0, 30.0], "v")
+    with pytest.raises(AssertionError, match=r"^v: got nan at entry 1; "):
+        compare.assert_close([1.0, float("nan")], [1.0, 2.0], "v")
+
+
+@pytest.mark.parametrize("got, expected", [
+    ([1.0], [1.0, 2.0, 3.0]), (np.zeros(0), 0.0), (np.zeros((1, 2)), [0.0]),
+])
+def test_assert_close_refuses_a_shape_that_zip_would_hide(got: Any, expected: Any) -> None:
+    # the entries are compared pairwise, so only the shape check stops a part of
+    # the answer (its first entry, no entry at all) from passing for the whole
+    with pytest.raises(AssertionError, match=r"expected shape \((\d+,)?\), got shape") as exc:
+        compare.assert_close(got, expected, "value")
+    assert "1-element container" not in str(exc.value)  # that hint is for one number only
+
+
+def test_assert_equal_int_takes_whole_numbers_and_nothing_else() -> None:
+    # a count may come back as a NumPy integer or a float such as 3.0; a bool, or
+    # 3.5 (which int() would truncate to 3), is not a count
+    compare.assert_equal_int(np.int64(3), 3, "passes")
+    compare.assert_equal_int(3.0, 3, "passes")
+    for bad in (True, 3.5, np.float64(3.5)):
+        with pytest.raises(AssertionError, match="expected the whole number"):
+            compare.assert_equal_int(bad, 1 if bad is True else 3, "passes")
+
+
 def test_exceptions_and_warnings_in_student_code() -> None:
     def raising(f):  # type: ignore[no-untyped-def]
         def d(x: float) -> float:

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 import types
 import warnings
 from pathlib import Path
@@ -38,6 +39,20 @@ def test_a_function_that_patches_builtins_while_tested_fails_and_is_undone() -> 
     with pytest.raises(AssertionError, match=r"replaced builtins\.abs while being tested"):
         call_student(cheat, name="cheat", task="nothing")
     assert builtins.abs is original
+
+
+def test_an_import_hook_installed_while_tested_fails_and_is_undone() -> None:
+    # builtins.__import__ is on the guard's list: a hook could hand the test cells
+    # that import after it a fake NumPy or a fake grading
+    original = builtins.__import__
+
+    def cheat() -> float:
+        builtins.__import__ = lambda *args, **kwargs: original(*args, **kwargs)
+        return 1.0
+
+    with pytest.raises(AssertionError, match=r"replaced builtins\.__import__ while being"):
+        call_student(cheat, name="cheat", task="nothing")
+    assert builtins.__import__ is original
 
 
 def test_what_a_tested_function_writes_to_stderr_is_dropped(
@@ -93,13 +108,110 @@ def test_code_that_catches_the_time_limit_is_out_of_time_all_the_same() -> None:
 
 
 def test_a_timer_running_before_the_call_keeps_what_was_left_of_it() -> None:
-    signal.setitimer(signal.ITIMER_REAL, 100.0)  # a cell timeout, say; SIGALRM's default
+    # the outer timer (a cell timeout, say) is put back with what was left of it:
+    # the time the call took comes off it, and a repeating timer keeps repeating
+    signal.setitimer(signal.ITIMER_REAL, 100.0, 50.0)  # SIGALRM's default: no firing here
     try:
-        assert call_student(lambda: 3, name="quick", task="nothing", seconds=0.2) == 3
-        left, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert call_student(lambda: time.sleep(0.3), name="slow", task="nothing",
+                            seconds=5.0) is None
+        left, interval = signal.getitimer(signal.ITIMER_REAL)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-    assert 99.0 < left <= 100.0
+    assert 50.0 < left <= 99.7 and interval == 50.0
+
+
+def test_touching_the_reference_fails_even_if_the_answer_catches_the_error() -> None:
+    import autodiff_lite as ad
+
+    def sly() -> float:
+        try:
+            return ad.grad(lambda t: t * t)(1.0)
+        except Exception:  # swallows the block's error and answers anyway
+            return 2.0
+
+    with pytest.raises(AssertionError, match=r"your code called autodiff_lite\.grad\. "):
+        call_student(sly, name="sly", task="the gradient")
+
+
+def test_trusted_callbacks_may_use_solvers_and_hand_the_guard_back_after() -> None:
+    # A test's callback (an oracle) may call what the student may not; once it has
+    # returned, the student's code is watched again, names imported before included.
+    from autodiff_lite import grad
+    from grading.checks.lagrange import SOLVERS
+    from grading.sandbox import trusted
+
+    A, b = np.array([[2.0, 0.0], [1.0, 1.0]]), np.array([2.0, 3.0])
+    oracle = trusted(lambda: np.linalg.solve(A, b))  # through NumPy's compiled gufunc
+    assert call_student(lambda: float(oracle()[1]), name="answer", task="it",
+                        forbidden=SOLVERS) == 2.0
+
+    def after_the_oracle() -> float:
+        oracle()
+        return grad(lambda t: t * t)(1.0)
+    with pytest.raises(AssertionError, match=r"your code called autodiff_lite: grad\. "):
+        call_student(after_the_oracle, name="answer", task="it", forbidden=SOLVERS)
+
+
+def test_a_call_leaves_the_profile_hook_it_found() -> None:
+    # the block's hook must not outlive it: every later call in the kernel would
+    # pay for it, and a `library_calls` around the call would stop counting
+    def hook(frame: types.FrameType, event: str, arg: Any) -> None:
+        pass
+
+    previous = sys.getprofile()
+    sys.setprofile(hook)
+    try:
+        call_student(lambda: 3, name="quick", task="nothing")
+        after = sys.getprofile()
+    finally:
+        sys.setprofile(previous)
+    assert after is hook
+
+
+def test_warnings_made_errors_and_numpy_set_to_raise_do_not_fail_a_right_answer() -> None:
+    # a notebook may have set either; a correct answer may overflow on the way, or warn
+    def overflows() -> float:
+        warnings.warn("no convergence after 10 000 iterations", stacklevel=1)
+        return float(np.exp(np.float64(1000.0)) > 0)
+
+    old = np.seterr(all="raise")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert call_student(overflows, name="overflows", task="nothing") == 1.0
+    finally:
+        np.seterr(**old)
+
+
+def test_a_compiled_solver_imported_into_the_notebook_is_refused_through_a_partial(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a functools.partial has no globals: the notebook's (__main__) are searched too
+    import functools
+
+    import scipy.linalg.lapack
+
+    from grading.checks.lagrange import SOLVERS
+    notebook = types.ModuleType("__main__")
+    exec("from scipy.linalg.lapack import dtrtrs\n"
+         "def solve(A, b, lower):\n    return dtrtrs(A, b, lower=lower)[0]\n", vars(notebook))
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    answer = functools.partial(vars(notebook)["solve"], lower=1)
+    with pytest.raises(AssertionError, match=r"called scipy\.linalg\.dtrtrs"):
+        call_student(answer, np.eye(2), np.ones(2), name="back_substitute",
+                     task="back-substitution", forbidden=SOLVERS)
+    assert vars(notebook)["dtrtrs"] is scipy.linalg.lapack.dtrtrs  # put back
+
+
+def test_a_stub_and_a_name_that_is_not_a_function_are_told_so() -> None:
+    def stub(x: float) -> float:
+        raise NotImplementedError
+
+    with pytest.raises(AssertionError, match=r"^jvp on x = 1: not implemented yet \(it "
+                                             r"raised NotImplementedError\)$"):
+        call_student(stub, 1.0, name="jvp", task="it", shown="x = 1")
+    with pytest.raises(AssertionError, match=r"^jvp should be a function, but it is "
+                                             r"NoneType: None$"):
+        call_student(None, name="jvp", task="it")  # type: ignore[arg-type]
 
 
 def test_outside_the_main_thread_a_call_runs_without_a_time_limit() -> None:
@@ -147,6 +259,19 @@ def test_the_checks_constants_and_tables_cannot_be_changed_from_a_notebook() -> 
             table["x"] = wrong_difference  # type: ignore[index]
 
 
+def test_the_private_helpers_of_the_grading_modules_are_put_back_too() -> None:
+    # every comparison goes through compare's captured primitives: an answer cell
+    # that makes `_abs` return 0 would pass any wrong value, and a check's
+    # functions cannot be deleted
+    vars(compare)["_abs"] = lambda v: 0.0
+    with pytest.raises(AssertionError, match="forward_difference for f"):
+        checks.check_difference(lambda f, x, h: 0.0, "forward", seed=0)
+    assert vars(compare)["_abs"] is builtins.abs
+    with pytest.raises(AttributeError, match="cannot be deleted"):
+        del checks.check_jvp
+    assert "check_jvp" in vars(checks)
+
+
 def test_restore_reseals_and_puts_grading_back_into_sys_modules() -> None:
     real = sys.modules["grading"]
     object.__setattr__(compare, "__class__", types.ModuleType)
@@ -175,6 +300,7 @@ def test_feedback_drops_what_hidden_tests_printed_and_redacts_their_errors() -> 
     assert [o.output_type for o in out] == ["stream", "error"]
     assert out[0].text == f"visible passed\n{HIDDEN_OUTPUT}\n"
     assert out[1].evalue == HIDDEN_FEEDBACK and "LEAK" not in str(out[1])
+    assert out[1].ename == "AssertionError"  # not the hidden test's exception type
     assert HIDDEN_MARK not in str(out)
 
 
@@ -197,6 +323,24 @@ def test_feedback_joins_the_pieces_of_a_stream() -> None:
     nb, _ = ShortTestTracebacks().preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
     assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
         ("stdout", "a"), ("stderr", "b"), ("stdout", "c")]
+
+
+def test_feedback_keeps_the_tracebacks_of_cells_that_are_not_tests() -> None:
+    # an answer cell graded by hand and a cell the student added hold no hidden
+    # test, and the whole traceback of their own code helps them
+    error = nbformat.v4.new_output("error", ename="ZeroDivisionError",
+                                   evalue="division by zero",
+                                   traceback=["Cell In[3], line 1", "----> 1 1 / 0",
+                                              "ZeroDivisionError: division by zero"])
+    cells = []
+    for meta in ({"grade": True, "solution": True, "grade_id": "a", "points": 2}, None):
+        cell = nbformat.v4.new_code_cell("1 / 0")
+        if meta is not None:
+            cell.metadata["nbgrader"] = meta
+        cell.outputs = [copy.deepcopy(error)]
+        cells.append(cell)
+    nb, _ = ShortTestTracebacks().preprocess(nbformat.v4.new_notebook(cells=cells), {})
+    assert [c.outputs[0].traceback for c in nb.cells] == [error.traceback] * 2
 
 
 def test_hidden_checks_turn_any_exception_into_a_tagged_failure(
@@ -244,6 +388,32 @@ def test_images_have_limits_of_their_own() -> None:
         assert "image/png of" in dropped.data["text/plain"]
 
 
+def test_streams_and_errors_are_capped_at_the_limit() -> None:
+    # just over the limit is over it; an error's message and traceback are outputs too
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 1001),
+                    nbformat.v4.new_output("error", ename="ValueError", evalue="v" * 10**6,
+                                           traceback=["t" * 10**6, "short"])]
+    nb, _ = CapOutputSize(max_chars=1000).preprocess(nbformat.v4.new_notebook(cells=[cell]),
+                                                     {})
+    stream, error = nb.cells[0].outputs
+    assert stream.text == "x" * 1000 + "\n... Output truncated ...\n"
+    assert error.evalue == "v" * 1000 and error.traceback == ["t" * 1000, "short"]
+
+
+def test_the_image_budget_is_per_notebook_and_spent_only_on_images_kept() -> None:
+    # nbgrader runs one CapOutputSize over every notebook of a batch; an image
+    # too large to keep takes nothing from the budget of those after it
+    def figure(chars: int) -> nbformat.NotebookNode:
+        return nbformat.v4.new_output("display_data", data={"image/png": "i" * chars})
+    cap = CapOutputSize(max_image_chars=1000, max_image_total=1500)
+    for _ in range(2):  # two students' notebooks
+        cell = nbformat.v4.new_code_cell("")
+        cell.outputs = [figure(800), figure(5000), figure(600)]
+        nb, _ = cap.preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
+        assert ["image/png" in o.data for o in nb.cells[0].outputs] == [True, False, True]
+
+
 def test_copies_left_by_deduplication_become_plain_cells() -> None:
     cell = nbformat.v4.new_code_cell("print(1)")
     cell.metadata["nbgrader"] = {}  # what nbgrader's DeduplicateIds leaves on a copy
@@ -261,6 +431,7 @@ def test_cells_put_back_without_an_id_get_a_unique_valid_one() -> None:
         del cell["id"]
     nb.cells[1].metadata["nbgrader"] = {"grade_id": "test_jvp"}
     nb.cells[2].metadata["nbgrader"] = {"grade_id": "test_jvp"}  # clashes twice
+    nb.cells[3].metadata["nbgrader"] = {"grade_id": "test 2.1 " * 10}  # not a valid id
     with pytest.warns(nbformat.warnings.MissingIDFieldWarning):
         nbformat.validate(copy.deepcopy(nb))
     give_cells_ids(nb)
@@ -315,6 +486,127 @@ def test_kernels_fall_back_to_tcp_where_a_socket_path_would_be_too_long(
     from grading import execute
     deep = types.SimpleNamespace(name="/tmp/" + "d" * zmq.IPC_PATH_MAX_LEN)
     monkeypatch.setattr(execute, "_sockets", lambda: deep)
+    ex = GuardedExecute()
+    ex.nb = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    assert ex.create_kernel_manager().transport == "tcp"
+
+
+class _Kernel:
+    """What GuardedExecute asks of its kernel manager and client on a restart."""
+
+    def __init__(self) -> None:
+        self.restarts = 0
+
+    async def restart_kernel(self, now: bool = False) -> None:
+        self.restarts += 1
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        pass
+
+
+def _scripted(monkeypatch: pytest.MonkeyPatch, sources: list[str], hangs: list[str],
+              **config: Any) -> tuple[GuardedExecute, list[str]]:
+    """A GuardedExecute on code cells of these sources (test cells start with
+    "test", answer cells with "answer" or "loop") whose kernel is a script: it
+    records each source it is given and prints a line, but does not stop on the
+    first run of each source in `hangs` (nbclient raises CellTimeoutError)."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError
+
+    ran: list[str] = []
+
+    async def execute(self: GuardedExecute, cell: nbformat.NotebookNode, cell_index: int,
+                      execution_count: int | None = None,
+                      store_history: bool = True) -> nbformat.NotebookNode:
+        ran.append(cell.source)
+        if cell.source in hangs:
+            hangs.remove(cell.source)
+            raise CellTimeoutError("interrupted, and still busy")
+        cell.outputs.append(nbformat.v4.new_output("stream", name="stdout", text="out\n"))
+        self.nb.cells[cell_index] = cell  # what nbclient does with the cell it ran
+        return cell
+
+    monkeypatch.setattr(NotebookClient, "async_execute_cell", execute)
+    cells = [nbformat.v4.new_markdown_cell("# the statement")]
+    for source in sources:
+        cell = nbformat.v4.new_code_cell(source)
+        test, answer = source.startswith("test"), source.startswith(("answer", "loop"))
+        cell.metadata["nbgrader"] = {"grade": test or source == "answer graded",
+                                     "solution": answer, "locked": not answer,
+                                     "grade_id": source.replace(" ", "-"), "points": 1}
+        cells.append(cell)
+    ex = GuardedExecute(**config)
+    ex.nb = nbformat.v4.new_notebook(cells=cells)
+    ex.km = ex.kc = _Kernel()  # type: ignore[assignment]
+    return ex, ran
+
+
+def test_a_stuck_cell_restarts_the_kernel_and_runs_the_cells_before_it_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The guard is reset before test cells only (not before an answer cell that is
+    # graded); a stuck cell, or a kernel that does not answer the reset, restarts
+    # the kernel; the code cells before run again on copies (their outputs stay
+    # the first run's), except those that got stuck (they would again); past
+    # max_restarts the notebook is given up on.
+    from nbclient.exceptions import CellTimeoutError
+
+    from grading.execute import RESTORE_SNIPPET, STUCK_MESSAGE
+    sources = ["setup", "answer", "test", "loop", "answer graded", "loop again", "test 2"]
+    hangs = [RESTORE_SNIPPET, "loop", "loop again"]
+    ex, ran = _scripted(monkeypatch, sources, hangs, max_restarts=3)
+    cells = list(ex.nb.cells)
+    for index in range(1, len(cells)):
+        ex.execute_cell(cells[index], index)
+    before_test, before_loop = ["setup", "answer"], ["setup", "answer", "test"]
+    assert ran == (["setup", "answer", RESTORE_SNIPPET] + before_test + ["test", "loop"]
+                   + before_loop + ["answer graded", "loop again"] + before_loop
+                   + ["answer graded", RESTORE_SNIPPET, "test 2"])
+    assert ex.km.restarts == 3
+    assert all(a is b for a, b in zip(ex.nb.cells, cells))  # not the copies run again
+    outputs = [[o.get("text") or o.evalue for o in c.get("outputs", [])] for c in cells]
+    stuck = STUCK_MESSAGE.format(timeout=ex.timeout)
+    assert outputs == [[], ["out\n"], ["out\n"], ["out\n"], [stuck], ["out\n"], [stuck],
+                       ["out\n"]]
+    hangs.append("test 2")  # a fourth restart is one too many
+    with pytest.raises(CellTimeoutError, match="stuck 4 times; giving up"):
+        ex.execute_cell(cells[7], 7)
+
+
+def test_a_notebook_past_its_time_budget_is_given_up_on_unless_there_is_none(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbclient.exceptions import CellTimeoutError
+    for budget in (60, 0):
+        ex, ran = _scripted(monkeypatch, ["setup", "answer"], [], notebook_timeout=budget)
+        ex.execute_cell(ex.nb.cells[1], 1)
+        ex._deadline -= 120  # as if the first cell had run two minutes
+        if budget:
+            with pytest.raises(CellTimeoutError, match="longer than 60 s in total"):
+                ex.execute_cell(ex.nb.cells[2], 2)
+        else:  # 0: no limit
+            ex.execute_cell(ex.nb.cells[2], 2)
+            assert ran == ["setup", "answer"]
+
+
+def test_the_documented_limits_are_the_defaults() -> None:
+    # docs/instructors.md: 900 s a notebook, 3 stuck cells, outputs of 20 000
+    # characters, images of 1 000 000 each and 5 000 000 a notebook
+    ex, cap = GuardedExecute(), CapOutputSize()
+    assert (ex.notebook_timeout, ex.max_restarts) == (900, 3)
+    assert (cap.max_chars, cap.max_image_chars, cap.max_image_total) == (
+        20_000, 1_000_000, 5_000_000)
+
+
+def test_a_socket_path_needs_room_for_the_suffix_zmq_adds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # zmq names each of a kernel's sockets "<path>-<n>": a path 2 characters short
+    # of zmq's limit is too long already
+    import itertools
+
+    from grading import execute
+    monkeypatch.setattr(execute, "_KERNELS", itertools.count(5))  # "kernel5"
+    folder = "/tmp/" + "d" * (zmq.IPC_PATH_MAX_LEN - len("/tmp/") - len("/kernel5") - 2)
+    monkeypatch.setattr(execute, "_sockets", lambda: types.SimpleNamespace(name=folder))
     ex = GuardedExecute()
     ex.nb = nbformat.v4.new_notebook(
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})

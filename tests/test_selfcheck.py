@@ -245,6 +245,15 @@ def test_library_calls_counts_the_learners_calls_however_they_reach_the_library(
     assert set(used) == {"grad"} and used["grad"] == 0
 
 
+def test_library_calls_counts_the_librarys_functions_not_the_learners_namesakes() -> None:
+    # a learner's own `vjp`, written as the lesson asks, is not a call of ad.vjp
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    exec("def vjp(f, x):\n    return f(x), lambda g: g\n", ns)
+    with library_calls() as used:
+        ns["vjp"](np.sin, 1.0)
+    assert not used
+
+
 def test_use_library_with_names_refuses_other_library_functions_only(
         capsys: pytest.CaptureFixture[str]) -> None:
     def by_duals(f, x):  # type: ignore[no-untyped-def]

@@ -116,9 +116,13 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         if _State.out_of_time:
             raise _OutOfTime
     finally:
+        # this block's timer off and the previous handler back before the outer
+        # timer is set again: one that ran out meanwhile goes off at once, and
+        # must reach its own handler, not be taken for this block's time limit
+        signal.setitimer(signal.ITIMER_REAL, 0)
         left = max(outer - (time.monotonic() - start), 1e-6) if outer else 0.0
-        signal.setitimer(signal.ITIMER_REAL, left, interval)
         signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 # the code of a function whose calls a check wants to see -> a callback given the

@@ -120,6 +120,23 @@ def test_a_timer_running_before_the_call_keeps_what_was_left_of_it() -> None:
     assert 50.0 < left <= 99.7 and interval == 50.0
 
 
+def test_a_timer_that_ran_out_during_the_call_goes_off_after_it() -> None:
+    # put back with no time left, it must go off at once, not be switched off
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda signum, frame: fired.append(signum))
+    signal.setitimer(signal.ITIMER_REAL, 0.05)
+    try:
+        call_student(lambda: time.sleep(0.3), name="slow", task="nothing", seconds=5.0)
+        for _ in range(1000):  # the handler runs at the next check for signals
+            if fired:
+                break
+            time.sleep(0.001)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert fired == [signal.SIGALRM]
+
+
 def test_touching_the_reference_fails_even_if_the_answer_catches_the_error() -> None:
     import autodiff_lite as ad
 

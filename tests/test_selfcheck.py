@@ -254,6 +254,27 @@ def test_library_calls_counts_the_librarys_functions_not_the_learners_namesakes(
     assert not used
 
 
+def test_library_calls_counts_inside_trusted_code_while_a_check_watches() -> None:
+    # A check that watches a learner's function (ps4's conjugate_gradient) swaps
+    # the profile hook inside its trusted callbacks; the learner's code called
+    # from one must still be counted by the lesson's library_calls around it.
+    from grading.sandbox import call_student, trusted
+
+    def helper(x: float) -> float:
+        return 2.0 * x
+
+    def learners_gradient(t: float) -> float:
+        return ad.grad(lambda s: s * s)(t)
+
+    oracle = trusted(lambda: learners_gradient(3.0))
+    seen: list[float] = []
+    watch = {helper.__code__: lambda frame: seen.append(frame.f_locals["x"])}
+    with library_calls() as used:
+        assert call_student(lambda: helper(1.0) + oracle(), name="answer", task="it",
+                            watch=watch) == 8.0
+    assert seen == [1.0] and used["grad"] == 1
+
+
 def test_use_library_with_names_refuses_other_library_functions_only(
         capsys: pytest.CaptureFixture[str]) -> None:
     def by_duals(f, x):  # type: ignore[no-untyped-def]

@@ -17,6 +17,9 @@ from pathlib import Path
 from .pipeline import NOT_GRADABLE, Course, PipelineError, format_summary
 
 
+ONE_STUDENT = "only this student (with no ASSIGNMENT: each one they handed in)"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="autodiff-grade",
@@ -40,8 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --exchange: replace a release already in the exchange")
     with_assignments("collect", "collect submissions from the exchange into submitted/")
     q = with_assignments("autograde", "run and score the submissions in submitted/")
-    q.add_argument("--student", help="only this student (with no ASSIGNMENT: each one "
-                                     "they handed in)")
+    q.add_argument("--student", help=ONE_STUDENT)
     q.add_argument("--timeout", type=_at_least_one("seconds"), default=None,
                    help="seconds per cell (default: Execute.timeout of the course config)")
     q.add_argument("--jobs", "-j", type=_at_least_one("worker processes"), default=1,
@@ -49,8 +51,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="grade N submissions at a time, in N worker processes (default: "
                         "1; about one per core: each runs a kernel)")
     q = with_assignments("feedback", "write feedback HTML into feedback/")
-    q.add_argument("--student", help="only this student (with no ASSIGNMENT: each one "
-                                     "they handed in)")
+    q.add_argument("--student", help=ONE_STUDENT)
     text = "write all grades to a CSV file"
     q = sub.add_parser("export", help=text, description=text)
     q.add_argument("--output", "-o", type=Path, default=None,

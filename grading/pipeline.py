@@ -134,6 +134,10 @@ class Course:
         return sorted(p.name for p in submitted.iterdir()
                       if (p / assignment).is_dir() and not p.name.startswith("."))
 
+    def submission(self, assignment: str, student: str) -> Path:
+        """The folder nbgrader reads a student's submission of `assignment` from."""
+        return self.root / "submitted" / student / assignment
+
     def handed_in(self, student: str) -> list[str]:
         """The assignments `student` handed something in for, where nbgrader reads
         it or not (a notebook left in submitted/<student>/ itself)."""
@@ -294,7 +298,7 @@ class Course:
 
     def _unreadable(self, assignment: str, student: str) -> str:
         """Why a submission cannot be run, or "" if its notebooks look fine."""
-        folder = self.root / "submitted" / student / assignment
+        folder = self.submission(assignment, student)
         found = sorted(p.name for p in folder.glob("*.ipynb"))
         for name in self.notebooks(assignment):
             path = folder / f"{name}.ipynb"
@@ -363,8 +367,7 @@ class Course:
         """A hash of the notebooks in submitted/<student>/<assignment>/, names and
         bytes: a new collect or a file copied over one graded changes it."""
         digest = hashlib.sha256()
-        folder = self.root / "submitted" / student / assignment
-        for path in sorted(folder.glob("*.ipynb")):
+        for path in sorted(self.submission(assignment, student).glob("*.ipynb")):
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         return digest.hexdigest()
 
@@ -375,7 +378,7 @@ class Course:
         verdict = statuses.get(_key(assignment, student), {})
         graded_copy = verdict.get("submitted")  # absent from a status file of older runs
         if (verdict.get("status") == GRADED and graded_copy
-                and (self.root / "submitted" / student / assignment).is_dir()
+                and self.submission(assignment, student).is_dir()
                 and graded_copy != self.fingerprint(assignment, student)):
             return {**verdict, "status": NOT_GRADABLE, "reason": RESUBMITTED}
         return verdict

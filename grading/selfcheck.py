@@ -243,8 +243,9 @@ def check_answer(label: str, test: Callable[[], str | None]) -> None:
 # what `assert_avoids` refuses where an exercise asks for a method that has none of it
 COMPLEX_NUMBERS = ("complex", "imag", "cmath", "complex64", "complex128")
 LOGARITHMS = ("log", "log1p", "log2", "log10", "logaddexp", "logaddexp2", "logsumexp")
+NEGATIVE_POWER = "a negative power"  # what `code_uses` calls x ** -1: a division too
 DIVISION = ("/", "divide", "true_divide", "reciprocal", "truediv", "itruediv", "__truediv__",
-            "__rtruediv__", "a negative power")
+            "__rtruediv__", NEGATIVE_POWER)
 _POWERS = ("pow", "power", "float_power")
 
 
@@ -301,7 +302,7 @@ def code_uses(fn: Any) -> set[str]:
             if any(i.opname == "BINARY_OP" and i.argrepr in ("/", "/=") for i in steps):
                 names.add("/")
             if _negative_powers(steps):
-                names.add("a negative power")
+                names.add(NEGATIVE_POWER)
             todo += [spaces[i.argval] for i in steps if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")
                      and isinstance(spaces.get(i.argval), (types.FunctionType, functools.partial))]
     return names
